@@ -1,0 +1,27 @@
+"""Settings, read from RECAUDO_* environment variables (and a .env file when present)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RECAUDO_", env_file=".env", extra="ignore")
+
+    database_url: str = f"sqlite:///{Path('var/recaudo.db').absolute()}"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # Largest request body the admin API accepts (an uploaded debts file included).
+    max_upload_bytes: int = 200 * 1024 * 1024
+    # Where uploaded files are spooled before import, and rejected-row files are kept.
+    data_dir: Path = Path("var")
+    log_level: str = "INFO"
+    demo_customers: int = 1000
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
