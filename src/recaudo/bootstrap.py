@@ -1,0 +1,27 @@
+"""The one place where the engine, units of work and the clock are wired together."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+
+from recaudo.adapters.db.engine import make_engine
+from recaudo.adapters.db.uow import UnitOfWork
+from recaudo.config import Settings, get_settings
+from recaudo.services.context import Clock, system_clock
+
+
+@dataclass
+class Container:
+    settings: Settings
+    engine: Engine
+    clock: Clock = field(default=system_clock)
+
+    def uow(self, *, write: bool = True) -> UnitOfWork:
+        return UnitOfWork(self.engine, write=write)
+
+
+def build(settings: Settings | None = None, *, clock: Clock = system_clock) -> Container:
+    settings = settings or get_settings()
+    return Container(settings=settings, engine=make_engine(settings.database_url), clock=clock)
