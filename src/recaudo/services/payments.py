@@ -1,0 +1,396 @@
+"""Applying and reversing payments: the use cases that move money."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from recaudo.adapters.db.tables import Allocation, Company, CreditEntry, Customer, Debt, Payment
+from recaudo.adapters.db.uow import UnitOfWork
+from recaudo.domain import money
+from recaudo.domain.allocation import allocate
+from recaudo.domain.debts import (
+    PAYABLE,
+    DebtBalance,
+    DebtStatus,
+    status_after_payment,
+    status_after_reversal,
+)
+from recaudo.domain.errors import (
+    AlreadyReversed,
+    Conflict,
+    DebtNotPayable,
+    InvalidAmount,
+    NotFound,
+    ValidationFailed,
+)
+from recaudo.domain.payments import OFFICE_CHANNEL, PaymentMethod, PaymentStatus
+from recaudo.services import audit
+from recaudo.services.balances import paid_by_debt
+from recaudo.services.context import Actor, Clock
+from recaudo.services.queries import payment_view
+from recaudo.services.views import PaymentView
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyPayment:
+    """Money a channel or an office collected from one customer.
+
+    `external_id` is the channel's transaction id (for the office, the client's
+    idempotency key): the same (company, channel, external_id) is applied once.
+    `debts` names the company's own debt ids to pay, in order; without them the money
+    goes to the oldest due debts first. `strict` refuses named debts that cannot take
+    money (an office can give the cash back); a channel that has already collected the
+    money passes `strict=False` and gets an `exception` payment for a person to resolve.
+    """
+
+    company_id: int
+    customer_id: int
+    amount: Decimal | str
+    method: PaymentMethod
+    external_id: str
+    channel: str = OFFICE_CHANNEL
+    debts: tuple[str, ...] = ()
+    paid_at: datetime | None = None
+    strict: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    payment: PaymentView
+    replayed: bool
+
+
+def _fingerprint(cmd: ApplyPayment, amount_minor: int) -> str:
+    body = json.dumps(
+        [cmd.customer_id, amount_minor, cmd.method.value, list(cmd.debts)], separators=(",", ":")
+    )
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def _existing(uow: UnitOfWork, cmd: ApplyPayment) -> Payment | None:
+    return uow.session.scalar(
+        select(Payment).where(
+            Payment.company_id == cmd.company_id,
+            Payment.channel == cmd.channel,
+            Payment.external_id == cmd.external_id,
+        )
+    )
+
+
+def _replay(uow: UnitOfWork, payment: Payment, fingerprint: str) -> Applied:
+    if payment.request_fingerprint != fingerprint:
+        raise Conflict(
+            f"transaction id {payment.external_id!r} was already used for a different payment",
+            payment_id=payment.id,
+        )
+    return Applied(payment_view(uow.session, payment), replayed=True)
+
+
+def _validate(cmd: ApplyPayment, company: Company) -> int:
+    external_id = cmd.external_id.strip()
+    if not external_id or len(external_id) > 100:
+        raise ValidationFailed("transaction id must have 1 to 100 characters", field="external_id")
+    if not cmd.channel or len(cmd.channel) > 32:
+        raise ValidationFailed("channel must have 1 to 32 characters", field="channel")
+    if len(cmd.debts) != len(set(cmd.debts)):
+        raise ValidationFailed("a debt is named twice", field="debts")
+    amount_minor = money.to_minor(
+        money.parse_amount(cmd.amount, company.currency), company.currency
+    )
+    if amount_minor <= 0:
+        raise InvalidAmount("a payment amount must be greater than zero", field="amount")
+    return amount_minor
+
+
+def _lock_customer(uow: UnitOfWork, company_id: int, customer_id: int) -> Customer:
+    # Every payment of one customer takes this row lock first (PostgreSQL), so payments
+    # racing for the same debts queue up; SQLite's BEGIN IMMEDIATE already serialises.
+    customer = uow.session.scalar(
+        select(Customer)
+        .where(Customer.id == customer_id, Customer.company_id == company_id)
+        .with_for_update()
+    )
+    if customer is None:
+        raise NotFound(f"no customer {customer_id}")
+    return customer
+
+
+def _named_debts(uow: UnitOfWork, cmd: ApplyPayment) -> list[Debt]:
+    rows = uow.session.scalars(
+        select(Debt)
+        .where(Debt.company_id == cmd.company_id, Debt.external_id.in_(cmd.debts))
+        .order_by(Debt.id)
+        .with_for_update()
+    ).all()
+    by_ref = {d.external_id: d for d in rows}
+    missing = [ref for ref in cmd.debts if ref not in by_ref]
+    if missing:
+        raise NotFound(f"no debt {missing[0]!r}", field="debts")
+    foreign = [d.external_id for d in rows if d.customer_id != cmd.customer_id]
+    if foreign:
+        raise ValidationFailed(f"debt {foreign[0]!r} belongs to another customer", field="debts")
+    return [by_ref[ref] for ref in cmd.debts]
+
+
+def apply_payment(uow: UnitOfWork, cmd: ApplyPayment, *, actor: Actor, clock: Clock) -> Applied:
+    """Apply a payment exactly once; what no debt can take becomes customer credit."""
+    actor.require_write()
+    if not actor.can_see(cmd.company_id):
+        raise NotFound(f"no company {cmd.company_id}")
+    try:
+        return _apply(uow, cmd, actor=actor, clock=clock)
+    except IntegrityError:
+        # Two requests with one transaction id raced past the lookup: the loser replays.
+        with uow:
+            company = uow.session.get(Company, cmd.company_id)
+            existing = _existing(uow, cmd)
+            if company is None or existing is None:
+                raise
+            return _replay(uow, existing, _fingerprint(cmd, _validate(cmd, company)))
+
+
+def _apply(uow: UnitOfWork, cmd: ApplyPayment, *, actor: Actor, clock: Clock) -> Applied:
+    with uow:
+        company = uow.session.get(Company, cmd.company_id)
+        if company is None:
+            raise NotFound(f"no company {cmd.company_id}")
+        amount_minor = _validate(cmd, company)
+        fingerprint = _fingerprint(cmd, amount_minor)
+        if (done := _existing(uow, cmd)) is not None:
+            return _replay(uow, done, fingerprint)
+        customer = _lock_customer(uow, company.id, cmd.customer_id)
+        if cmd.debts:
+            debts = _named_debts(uow, cmd)
+        else:
+            debts = list(
+                uow.session.scalars(
+                    select(Debt)
+                    .where(
+                        Debt.customer_id == customer.id,
+                        Debt.status.in_([s.value for s in PAYABLE]),
+                    )
+                    .order_by(Debt.id)
+                    .with_for_update()
+                )
+            )
+        now = clock()
+        payment = Payment(
+            company_id=company.id,
+            customer_id=customer.id,
+            channel=cmd.channel,
+            method=cmd.method.value,
+            external_id=cmd.external_id.strip(),
+            request_fingerprint=fingerprint,
+            amount_minor=amount_minor,
+            currency=company.currency,
+            paid_at=cmd.paid_at or now,
+            status=PaymentStatus.APPLIED.value,
+            recorded_by=actor.label,
+            created_at=now,
+        )
+        unpayable = [d.external_id for d in debts if DebtStatus(d.status) not in PAYABLE]
+        if unpayable and cmd.strict:
+            raise DebtNotPayable(f"debt {unpayable[0]!r} cannot take payments", field="debts")
+        uow.session.add(payment)
+        uow.session.flush()
+        if unpayable:
+            payment.status = PaymentStatus.EXCEPTION.value
+            payment.exception_reason = f"debt {unpayable[0]!r} cannot take payments"
+            audit.record(
+                uow,
+                actor=actor,
+                clock=clock,
+                company_id=company.id,
+                action="payment.exception",
+                entity_type="payment",
+                entity_id=payment.id,
+                after=_payment_snapshot(payment, company),
+            )
+        else:
+            _allocate(uow, payment, debts, in_given_order=bool(cmd.debts), actor=actor, clock=clock)
+        uow.commit()
+        return Applied(payment_view(uow.session, payment), replayed=False)
+
+
+def _allocate(
+    uow: UnitOfWork,
+    payment: Payment,
+    debts: list[Debt],
+    *,
+    in_given_order: bool,
+    actor: Actor,
+    clock: Clock,
+) -> None:
+    paid = paid_by_debt(uow.session, (d.id for d in debts))
+    balances = [
+        DebtBalance(d.id, d.due_date, d.amount_minor, paid.get(d.id, 0), DebtStatus(d.status))
+        for d in debts
+    ]
+    plan = allocate(payment.amount_minor, balances, in_given_order=in_given_order)
+    by_id = {d.id: d for d in debts}
+    currency = payment.currency
+    for line in plan.lines:
+        debt = by_id[line.debt_id]
+        uow.session.add(
+            Allocation(payment_id=payment.id, debt_id=debt.id, amount_minor=line.amount)
+        )
+        new_status = status_after_payment(
+            debt.amount_minor, paid.get(debt.id, 0) + line.amount, DebtStatus(debt.status)
+        )
+        if new_status.value != debt.status:
+            audit.record(
+                uow,
+                actor=actor,
+                clock=clock,
+                company_id=payment.company_id,
+                action="debt.status_changed",
+                entity_type="debt",
+                entity_id=debt.id,
+                before={"status": debt.status},
+                after={"status": new_status.value, "payment_id": payment.id},
+            )
+            debt.status = new_status.value
+            debt.updated_at = clock()
+    if plan.credit:
+        assert payment.customer_id is not None
+        uow.session.add(
+            CreditEntry(
+                company_id=payment.company_id,
+                customer_id=payment.customer_id,
+                payment_id=payment.id,
+                amount_minor=plan.credit,
+                currency=currency,
+                reason="overpayment",
+                created_at=clock(),
+            )
+        )
+    uow.session.flush()
+    after = {
+        "amount": str(money.from_minor(payment.amount_minor, currency)),
+        "currency": currency,
+        "status": payment.status,
+        "allocations": {
+            by_id[line.debt_id].external_id: str(money.from_minor(line.amount, currency))
+            for line in plan.lines
+        },
+        "credit": str(money.from_minor(plan.credit, currency)),
+    }
+    audit.record(
+        uow,
+        actor=actor,
+        clock=clock,
+        company_id=payment.company_id,
+        action="payment.applied",
+        entity_type="payment",
+        entity_id=payment.id,
+        after=after,
+    )
+
+
+def _payment_snapshot(payment: Payment, company: Company) -> dict[str, object]:
+    return {
+        "amount": str(money.from_minor(payment.amount_minor, company.currency)),
+        "currency": payment.currency,
+        "status": payment.status,
+        "channel": payment.channel,
+        "method": payment.method,
+        "external_id": payment.external_id,
+        "exception_reason": payment.exception_reason,
+    }
+
+
+def reverse_payment(
+    uow: UnitOfWork, company_id: int, payment_id: int, reason: str, *, actor: Actor, clock: Clock
+) -> PaymentView:
+    """Undo a payment: its debts get back what it paid them, its credit is withdrawn."""
+    actor.require_write()
+    reason = " ".join(reason.split())
+    if not reason or len(reason) > 500:
+        raise ValidationFailed("a reversal needs a reason of 1 to 500 characters", field="reason")
+    if not actor.can_see(company_id):
+        raise NotFound(f"no payment {payment_id}")
+    with uow:
+        payment = uow.session.scalar(
+            select(Payment).where(Payment.id == payment_id, Payment.company_id == company_id)
+        )
+        if payment is None:
+            raise NotFound(f"no payment {payment_id}")
+        if payment.customer_id is not None:
+            _lock_customer(uow, company_id, payment.customer_id)
+        # Re-read under the customer's lock: a concurrent reversal may have won.
+        uow.session.refresh(payment)
+        if payment.status == PaymentStatus.REVERSED.value:
+            raise AlreadyReversed(f"payment {payment_id} is already reversed")
+        before_status = payment.status
+        was_applied = payment.status == PaymentStatus.APPLIED.value
+        now = clock()
+        payment.status = PaymentStatus.REVERSED.value
+        payment.reversal_reason = reason
+        payment.reversed_at = now
+        uow.session.flush()
+        if was_applied:
+            _restore_debts(uow, payment, actor=actor, clock=clock)
+        audit.record(
+            uow,
+            actor=actor,
+            clock=clock,
+            company_id=company_id,
+            action="payment.reversed",
+            entity_type="payment",
+            entity_id=payment.id,
+            before={"status": before_status},
+            after={"status": payment.status, "reason": reason},
+        )
+        uow.commit()
+        return payment_view(uow.session, payment)
+
+
+def _restore_debts(uow: UnitOfWork, payment: Payment, *, actor: Actor, clock: Clock) -> None:
+    debt_ids = sorted({a.debt_id for a in payment.allocations})
+    debts = uow.session.scalars(
+        select(Debt).where(Debt.id.in_(debt_ids)).order_by(Debt.id).with_for_update()
+    ).all()
+    paid = paid_by_debt(uow.session, debt_ids)  # this payment no longer counts: it is reversed
+    for debt in debts:
+        new_status = status_after_reversal(
+            debt.amount_minor, paid.get(debt.id, 0), DebtStatus(debt.status)
+        )
+        if new_status.value != debt.status:
+            audit.record(
+                uow,
+                actor=actor,
+                clock=clock,
+                company_id=payment.company_id,
+                action="debt.status_changed",
+                entity_type="debt",
+                entity_id=debt.id,
+                before={"status": debt.status},
+                after={"status": new_status.value, "reversed_payment_id": payment.id},
+            )
+            debt.status = new_status.value
+            debt.updated_at = clock()
+    credit = sum(
+        e.amount_minor
+        for e in uow.session.scalars(
+            select(CreditEntry).where(CreditEntry.payment_id == payment.id)
+        )
+    )
+    if credit and payment.customer_id is not None:
+        uow.session.add(
+            CreditEntry(
+                company_id=payment.company_id,
+                customer_id=payment.customer_id,
+                payment_id=payment.id,
+                amount_minor=-credit,
+                currency=payment.currency,
+                reason="reversal",
+                created_at=clock(),
+            )
+        )
