@@ -20,14 +20,19 @@ from sqlalchemy.engine import make_url
 
 from recaudo.adapters.db import migrate
 from recaudo.adapters.db.engine import make_engine
-from recaudo.adapters.db.tables import Base
-from recaudo.adapters.db.tables import Company
+from recaudo.adapters.db.tables import Base, Company
 from recaudo.adapters.db.uow import UnitOfWork
 from recaudo.services.companies import NewCompany, create_company
 from recaudo.services.context import Actor, Role
 
-PG_ADMIN_URL = os.environ.get("RECAUDO_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-BACKENDS = [b.strip() for b in os.environ.get("RECAUDO_TEST_BACKENDS", "sqlite,postgresql").split(",") if b.strip()]
+PG_ADMIN_URL = os.environ.get(
+    "RECAUDO_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+BACKENDS = [
+    b.strip()
+    for b in os.environ.get("RECAUDO_TEST_BACKENDS", "sqlite,postgresql").split(",")
+    if b.strip()
+]
 
 
 class FrozenClock:
@@ -130,10 +135,14 @@ def admin() -> Actor:
 @pytest.fixture
 def company(uow: UnitOfWork, admin: Actor, clock: FrozenClock) -> Company:
     """A Chilean company, `acme`, in CLP."""
-    return create_company(uow, NewCompany("acme", "Acme Telecomunicaciones SpA", "CL"), actor=admin, clock=clock)
+    return create_company(
+        uow, NewCompany("acme", "Acme Telecomunicaciones SpA", "CL"), actor=admin, clock=clock
+    )
 
 
 @pytest.fixture
 def company_es(uow: UnitOfWork, admin: Actor, clock: FrozenClock) -> Company:
     """A Spanish company, `ong`, in EUR."""
-    return create_company(uow, NewCompany("ong", "Fundación Ejemplo", "ES"), actor=admin, clock=clock)
+    return create_company(
+        uow, NewCompany("ong", "Fundación Ejemplo", "ES"), actor=admin, clock=clock
+    )

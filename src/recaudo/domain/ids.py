@@ -99,7 +99,7 @@ def normalize(id_type: IdType, raw: str) -> NationalId:
     except stdnum_errors.InvalidChecksum:
         raise InvalidNationalId(f"{raw!r} has a wrong check digit for {id_type}") from None
     except stdnum_errors.ValidationError as exc:
-        raise InvalidNationalId(f"{raw!r} is not a valid {id_type}: {exc.message}") from None
+        raise InvalidNationalId(f"{raw!r} is not a valid {id_type}: {exc}") from None
 
 
 def rut_check_digit(body: str) -> str:

@@ -58,6 +58,8 @@ def parse_amount(text: str | Decimal | int, currency: str) -> Decimal:
         raise InvalidAmount(f"not an amount: {text!r}")
     if value < 0:
         raise InvalidAmount(f"negative amount: {text!r}")
+    if value.adjusted() >= 15:  # checked before quantize, which fails on huge exponents
+        raise InvalidAmount(f"amount too large: {text!r}")
     quantum = Decimal(1).scaleb(-scale)
     quantized = value.quantize(quantum, rounding=ROUND_HALF_EVEN)
     if quantized != value:

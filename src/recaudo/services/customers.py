@@ -106,17 +106,10 @@ def register_customer(
         )
         return customer
     before = {"name": customer.name, "email": customer.email, "phone": customer.phone}
-    after = {
-        "name": name,
-        "email": data.email or customer.email,
-        "phone": data.phone or customer.phone,
-    }
+    email, phone = data.email or customer.email, data.phone or customer.phone
+    after = {"name": name, "email": email, "phone": phone}
     if before != after:
-        customer.name, customer.email, customer.phone = (
-            after["name"],
-            after["email"],
-            after["phone"],
-        )
+        customer.name, customer.email, customer.phone = name, email, phone
         customer.updated_at = now
         audit.record(
             uow,

@@ -48,7 +48,7 @@ class Paging:
         return (self.page - 1) * self.page_size
 
 
-def _count(session: Session, stmt: Select[tuple[int]]) -> int:
+def _count(session: Session, stmt: Select[int]) -> int:
     return int(
         session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
     )
@@ -192,7 +192,7 @@ def get_customer(uow: UnitOfWork, company_id: int, customer_id: int) -> Customer
 # --- debts -----------------------------------------------------------------------------
 
 
-def _debt_select(company_id: int) -> Select[tuple[Debt, int]]:
+def _debt_select(company_id: int) -> Select[Debt, int]:
     paid = paid_per_debt()
     return (
         select(Debt, func.coalesce(paid.c.paid_minor, 0))
@@ -222,11 +222,11 @@ def debt_view(debt: Debt, paid_minor: int) -> DebtView:
 
 
 def _debt_filters(
-    stmt: Select[tuple[Debt, int]],
+    stmt: Select[Debt, int],
     customer_id: int | None,
     status: str | None,
     due_before: date | None,
-) -> Select[tuple[Debt, int]]:
+) -> Select[Debt, int]:
     if customer_id is not None:
         stmt = stmt.where(Debt.customer_id == customer_id)
     if status is not None:
@@ -266,10 +266,12 @@ def iter_debts(
     """Every debt with its customer, streamed in id order (for exports of any size)."""
     get_company(uow, company_id)
     stmt = _debt_filters(_debt_select(company_id), customer_id, status, None)
-    stmt = (
+    with_customer = (
         stmt.add_columns(Customer).join(Customer, Customer.id == Debt.customer_id).order_by(Debt.id)
     )
-    for debt, paid, customer in uow.session.execute(stmt.execution_options(yield_per=2000)):
+    for debt, paid, customer in uow.session.execute(
+        with_customer.execution_options(yield_per=2000)
+    ):
         yield debt_view(debt, int(paid)), customer
 
 
@@ -278,15 +280,13 @@ def iter_debts(
 
 def payment_view(session: Session, payment: Payment) -> PaymentView:
     currency = payment.currency
-    refs = dict(
-        session.execute(
-            select(Debt.id, Debt.external_id).where(
-                Debt.id.in_([a.debt_id for a in payment.allocations])
-            )
+    debt_ids = [a.debt_id for a in payment.allocations]
+    refs: dict[int, str] = {
+        debt_id: ref
+        for debt_id, ref in session.execute(
+            select(Debt.id, Debt.external_id).where(Debt.id.in_(debt_ids))
         )
-        .tuples()
-        .all()
-    )
+    }
     allocated = sum(a.amount_minor for a in payment.allocations)
     credit = session.scalar(
         select(func.coalesce(func.sum(CreditEntry.amount_minor), 0)).where(
