@@ -67,12 +67,3 @@ class UnitOfWork:
     def after_commit(self, callback: Callable[[], None]) -> None:
         self._after_commit.append(callback)
 
-
-class UnitOfWorkFactory:
-    """What the edges hold: makes a fresh unit of work per use case."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-
-    def __call__(self, *, write: bool = True) -> UnitOfWork:
-        return UnitOfWork(self.engine, write=write)
