@@ -1,0 +1,152 @@
+"""Logging set-up: one handler on stderr, and a filter that keeps personal data and secrets out.
+
+Every record that reaches the handler goes through `MaskingFilter`: national ids that look
+like a Chilean RUT, a Colombian NIT or a Spanish NIF/NIE/CIF are reduced to their first and
+last two characters; bearer tokens, Recaudo API keys, passwords in database URLs and
+`password=`/`token=`-style pairs are replaced by `***`. Structured fields passed with
+`extra=` under a known name (`national_id`, `customer_name`, ...) are masked too.
+The filter is applied to the formatted message and to the traceback text, so an exception
+that carries a customer's id prints masked as well.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from typing import TextIO
+
+from stdnum.cl import rut
+
+from recaudo.domain.ids import mask_name, mask_national_id
+
+MASK = "***"
+
+# Record attributes (set with `extra=`) that hold a person's id or name.
+NATIONAL_ID_FIELDS = ("national_id", "rut", "nif", "nit", "document")
+PERSON_NAME_FIELDS = ("customer_name", "person_name", "holder_name")
+
+_SECRETS: tuple[tuple[re.Pattern[str], str], ...] = (
+    # Authorization: Bearer <token>
+    (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+"), rf"\1 {MASK}"),
+    # Recaudo API keys: rk_<public prefix>_<secret>; the prefix alone identifies nothing secret.
+    (re.compile(r"\b(rk_[0-9a-f]{12}_)[A-Za-z0-9_-]+"), rf"\1{MASK}"),
+    # user:password@ in URLs (database URLs above all).
+    (re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s]+:)[^@\s]+@", re.IGNORECASE), rf"\1{MASK}@"),
+    # password=..., secret: ..., token=..., api_key=...
+    (
+        re.compile(
+            r"(?i)\b(password|passwd|pwd|secret|token|api[_-]?key|authorization)"
+            r"(\"?\s*[=:]\s*\"?)(?!\s*(?:bearer|basic)\b)[^\s\"',;&]+"
+        ),
+        rf"\1\2{MASK}",
+    ),
+)
+
+# RUT with separators: 12.345.678-5, 12345678-K, 1.234.567-4.
+_RUT_FORMATTED = re.compile(r"(?<![\w.-])(?:\d{1,2}(?:\.\d{3}){2}|\d{7,8})-[\dkK](?![\w-])")
+# RUT in its stored compact form (123456785, 12345678K): masked when the check digit holds.
+_RUT_COMPACT = re.compile(r"(?<![\w.-])(\d{7,8})([\dkK])(?![\w.-])")
+# Colombian NIT with check digit: 900.123.456-7, 900123456-7.
+_NIT = re.compile(r"(?<![\w.-])\d{3}\.?\d{3}\.?\d{3}-\d(?![\w-])")
+# Spanish DNI-based NIF, NIE and CIF (upper or lower case, optional hyphens).
+_NIF = re.compile(
+    r"(?<![\w-])(?:"
+    r"\d{8}-?[A-Z]"  # DNI-based NIF
+    r"|[XYZ]-?\d{7}-?[A-Z]"  # NIE
+    r"|[ABCDEFGHJNPQRSUVW]-?\d{7}-?[0-9A-J]"  # CIF
+    r")(?![\w-])",
+    re.IGNORECASE,
+)
+
+
+def _mask_id(match: re.Match[str]) -> str:
+    return mask_national_id(re.sub(r"[.\-\s]", "", match.group(0)))
+
+
+def _mask_compact_rut(match: re.Match[str]) -> str:
+    body, check = match.group(1), match.group(2).upper()
+    if str(rut.calc_check_digit(body)) == check:
+        return mask_national_id(match.group(0))
+    return match.group(0)
+
+
+def mask_text(text: str) -> str:
+    """`text` with secrets replaced by `***` and national ids reduced to their ends."""
+    for pattern, replacement in _SECRETS:
+        text = pattern.sub(replacement, text)
+    text = _RUT_FORMATTED.sub(_mask_id, text)
+    text = _NIT.sub(_mask_id, text)
+    text = _NIF.sub(_mask_id, text)
+    return _RUT_COMPACT.sub(_mask_compact_rut, text)
+
+
+class MaskingFilter(logging.Filter):
+    """Rewrites each record in place so that no handler ever sees the clear values."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):  # a bad format string: still log, masked
+            message = f"{record.msg} {record.args}"
+        record.msg = mask_text(message)
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = mask_text(record.exc_text)
+        if record.stack_info:
+            record.stack_info = mask_text(record.stack_info)
+        for field in NATIONAL_ID_FIELDS:
+            value = record.__dict__.get(field)
+            if isinstance(value, str) and value:
+                record.__dict__[field] = mask_national_id(re.sub(r"[.\-\s]", "", value))
+        for field in PERSON_NAME_FIELDS:
+            value = record.__dict__.get(field)
+            if isinstance(value, str) and value:
+                record.__dict__[field] = mask_name(value)
+        return True
+
+
+class _StderrHandler(logging.StreamHandler[TextIO]):
+    """Writes to whatever `sys.stderr` is at the time of each record (test runners swap it)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: TextIO) -> None:
+        pass
+
+
+FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+_HANDLER_NAME = "recaudo"
+
+
+def configure_logging(level: str | int = "INFO") -> logging.Handler:
+    """Send every log record (Recaudo's, uvicorn's, SQLAlchemy's) masked to stderr.
+
+    Safe to call more than once: the previous Recaudo handler is replaced, not doubled.
+    """
+    numeric = logging.getLevelName(level.upper()) if isinstance(level, str) else level
+    if not isinstance(numeric, int):
+        raise ValueError(f"unknown log level {level!r}")
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        if existing.get_name() == _HANDLER_NAME:
+            root.removeHandler(existing)
+    handler = _StderrHandler()
+    handler.set_name(_HANDLER_NAME)
+    handler.setFormatter(logging.Formatter(FORMAT))
+    handler.addFilter(MaskingFilter())
+    root.addHandler(handler)
+    root.setLevel(numeric)
+    # uvicorn's loggers propagate to the root when it is started with log_config=None.
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logging.getLogger(name).handlers.clear()
+        logging.getLogger(name).propagate = True
+    return handler
