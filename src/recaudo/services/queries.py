@@ -260,6 +260,14 @@ def list_debts(
     return Page([debt_view(d, int(p)) for d, p in rows], total, paging.page, paging.page_size)
 
 
+def get_debt(uow: UnitOfWork, company_id: int, debt_id: int) -> DebtView:
+    row = uow.session.execute(_debt_select(company_id).where(Debt.id == debt_id)).first()
+    if row is None:
+        raise NotFound(f"no debt {debt_id}")
+    debt, paid = row
+    return debt_view(debt, int(paid))
+
+
 def iter_debts(
     uow: UnitOfWork, company_id: int, *, status: str | None = None, customer_id: int | None = None
 ) -> Iterator[tuple[DebtView, Customer]]:

@@ -1,0 +1,82 @@
+"""The admin API application: routers under `/api/v1`, problem errors, docs at `/api/docs`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import RedirectResponse
+
+import recaudo
+from recaudo.api.errors import ProblemGuard, install_error_handlers
+from recaudo.api.routers import audit, companies, customers, debts, health, imports, payments
+from recaudo.api.schemas import FieldError, Problem
+from recaudo.bootstrap import Container
+
+PREFIX = "/api/v1"
+DOCS_URL = "/api/docs"
+OPENAPI_URL = "/api/openapi.json"
+
+DESCRIPTION = f"""
+The admin REST API of Recaudo, the collections hub.
+
+**Authentication**: `Authorization: Bearer <api key>`. Keys are issued with
+`recaudo api-key issue`; each is bound to one company and one role: `admin`,
+`operator`, or `auditor` (read-only: GET only). A key never sees another company's
+data: other companies' objects answer 404.
+
+**Companies** are created with `recaudo company create`; `POST {PREFIX}/companies`
+always answers 403 to API keys.
+
+**Errors** are RFC 9457 problems (`application/problem+json`) with a stable `code`;
+validation problems list `errors: [{{field, message}}]`.
+
+**Money** travels as strings at the currency's scale (`"1500"` CLP, `"12.50"` EUR)
+beside a `currency` field. **Lists** take `page` and `page_size` (at most 500) and
+answer `{{items, total, page, page_size}}` with a `Link` header to the next and
+previous pages.
+"""
+
+
+def create_app(container: Container) -> FastAPI:
+    app = FastAPI(
+        title="Recaudo admin API",
+        version=recaudo.__version__,
+        description=DESCRIPTION,
+        docs_url=DOCS_URL,
+        redoc_url=None,
+        openapi_url=OPENAPI_URL,
+    )
+    app.state.container = container
+    install_error_handlers(app)
+    for module in (companies, customers, debts, payments, imports, audit):
+        app.include_router(module.router, prefix=PREFIX)
+    app.include_router(health.router)
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        # The back office will live here; until then the root leads to the API docs.
+        return RedirectResponse(DOCS_URL)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+            )
+            # Problem bodies are referenced by `problem_responses`; register their schemas.
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            ref = "#/components/schemas/{model}"
+            components["FieldError"] = FieldError.model_json_schema(ref_template=ref)
+            components["Problem"] = Problem.model_json_schema(ref_template=ref)
+            components["Problem"].pop("$defs", None)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    # Added last so it wraps every route: the size limit and the last-resort 500.
+    app.add_middleware(ProblemGuard, max_body_bytes=container.settings.max_upload_bytes)
+    return app
