@@ -1,0 +1,1 @@
+"""Pure bytes <-> records codecs. No database, no services: files in, rows out, and back."""
