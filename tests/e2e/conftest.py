@@ -82,6 +82,7 @@ class Api:
     acme: Company
     beta: Company
     keys: dict[str, str] = field(default_factory=dict)
+    key_ids: dict[str, int] = field(default_factory=dict)
     _clients: list[httpx.Client] = field(default_factory=list)
 
     def client(self, key: str | None = "acme_admin", **headers: str) -> httpx.Client:
@@ -94,10 +95,13 @@ class Api:
         return client
 
     def issue(self, company: Company, role: Role, name: str) -> str:
-        self.keys[name] = issue_api_key(
-            self.uow, company.slug, role, actor=ROOT_ACTOR, clock=self.clock
-        ).secret
-        return self.keys[name]
+        issued = issue_api_key(self.uow, company.slug, role, actor=ROOT_ACTOR, clock=self.clock)
+        self.keys[name], self.key_ids[name] = issued.secret, issued.key_id
+        return issued.secret
+
+    def label(self, name: str) -> str:
+        """What the audit trail and `recorded_by` show for the key `name`."""
+        return f"api_key:{self.key_ids[name]}"
 
     def customer(self, company: Company, national_id: str, name: str) -> Customer:
         return add_customer(self.uow, company, national_id, name, self.clock)

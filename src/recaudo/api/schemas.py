@@ -7,11 +7,19 @@ ISO 8601 in UTC, dates ISO 8601.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Generic, Self, TypeVar
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    model_validator,
+)
 
 from recaudo.domain.payments import PaymentMethod
 from recaudo.services.imports import ImportIssueView, ImportReport
@@ -29,8 +37,10 @@ from recaudo.services.views import (
 MAX_ID = 2**63 - 1
 
 
-def _storable(text: str) -> str:
+def _storable(text: object) -> object:
     """Refuse text no database column can hold: NUL bytes and lone surrogates."""
+    if not isinstance(text, str):
+        return text  # not text at all: the type check that follows says so
     if "\x00" in text:
         raise ValueError("text may not contain NUL characters")
     try:
@@ -40,8 +50,27 @@ def _storable(text: str) -> str:
     return text
 
 
-Text = Annotated[str, AfterValidator(_storable)]
-RowId = Annotated[int, Field(ge=1, le=MAX_ID)]
+# Checked before the length and type constraints, so that their messages stay the usual ones.
+Text = Annotated[str, BeforeValidator(_storable)]
+# Length limits come before the check in each alias, for the same reason.
+Key = Annotated[str, Field(min_length=1, max_length=100), BeforeValidator(_storable)]
+DebtRef = Annotated[str, Field(min_length=1, max_length=64), BeforeValidator(_storable)]
+NationalIdText = Annotated[str, Field(max_length=30), BeforeValidator(_storable)]
+IdTypeText = Annotated[str, Field(max_length=8), BeforeValidator(_storable)]
+Reason = Annotated[str, Field(min_length=1, max_length=500), BeforeValidator(_storable)]
+# Filters in query strings, by their longest useful value.
+Text32 = Annotated[str, Field(max_length=32), BeforeValidator(_storable)]
+Text64 = Annotated[str, Field(max_length=64), BeforeValidator(_storable)]
+Text100 = Annotated[str, Field(max_length=100), BeforeValidator(_storable)]
+
+
+def _in_utc(value: datetime) -> datetime:
+    # A payment just applied still carries the offset its client sent; what was read
+    # back from the database is UTC. Answers are always UTC.
+    return value.astimezone(UTC)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_in_utc)]
 AmountText = Annotated[
     str,
     Field(
@@ -105,7 +134,7 @@ class CompanyOut(BaseModel):
     country: str
     currency: str
     timezone: str
-    created_at: datetime
+    created_at: UtcDatetime
 
     @classmethod
     def of(cls, view: CompanyView) -> CompanyOut:
@@ -135,8 +164,8 @@ class CustomerOut(BaseModel):
     currency: str
     open_total: str = Field(description="What the customer owes on open debts.")
     credit_balance: str = Field(description="Money received that no debt has taken yet.")
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
 
     @classmethod
     def of(cls, view: CustomerView) -> CustomerOut:
@@ -168,8 +197,8 @@ class DebtOut(BaseModel):
     issue_date: date | None
     due_date: date
     status: str
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
 
     @classmethod
     def of(cls, view: DebtView) -> DebtOut:
@@ -213,15 +242,15 @@ class PaymentOut(BaseModel):
     )
     amount: str
     currency: str
-    paid_at: datetime
+    paid_at: UtcDatetime
     status: str
     allocated: str
     credit: str = Field(description="The part of the amount that became customer credit.")
     exception_reason: str | None
     reversal_reason: str | None
-    reversed_at: datetime | None
+    reversed_at: UtcDatetime | None
     recorded_by: str
-    created_at: datetime
+    created_at: UtcDatetime
     allocations: list[AllocationOut]
 
     @classmethod
@@ -264,21 +293,24 @@ class PaymentApplied(PaymentOut):
 class PaymentIn(Strict):
     """An office payment: money a cashier received from one customer."""
 
-    customer_id: RowId | None = Field(default=None, description="Give this or `national_id`.")
-    national_id: Annotated[Text, Field(max_length=30)] | None = Field(
+    # Strict: a JSON string "12" is a client bug here, not an id.
+    customer_id: Annotated[int, Field(strict=True, ge=1, le=MAX_ID)] | None = Field(
+        default=None, description="Give this or `national_id`."
+    )
+    national_id: NationalIdText | None = Field(
         default=None, description="Any formatting: `12.345.678-5`, `12345678-5`, `123456785`."
     )
-    id_type: Annotated[Text, Field(max_length=8)] | None = Field(
+    id_type: IdTypeText | None = Field(
         default=None, description="Type of `national_id` when not the country's default."
     )
     amount: AmountText
     method: PaymentMethod
-    debt_ids: list[Annotated[Text, Field(min_length=1, max_length=64)]] = Field(
+    debt_ids: list[DebtRef] = Field(
         default_factory=list,
         max_length=500,
         description="The company's own debt ids to pay, in order; oldest due first if empty.",
     )
-    idempotency_key: Annotated[Text, Field(min_length=1, max_length=100)] | None = Field(
+    idempotency_key: Key | None = Field(
         default=None, description="Or the `Idempotency-Key` header: one payment per key."
     )
     paid_at: AwareDatetime | None = Field(
@@ -293,7 +325,7 @@ class PaymentIn(Strict):
 
 
 class ReverseIn(Strict):
-    reason: Annotated[Text, Field(min_length=1, max_length=500)]
+    reason: Reason
 
 
 # --- imports -------------------------------------------------------------------------
@@ -333,8 +365,8 @@ class ImportReportOut(BaseModel):
     rejected: int
     customers_added: int
     duplicate_of: int | None = Field(description="For a duplicate: the import of that file.")
-    started_at: datetime | None
-    finished_at: datetime | None
+    started_at: UtcDatetime | None
+    finished_at: UtcDatetime | None
     actor: str
     issues: list[ImportIssueOut]
 
@@ -368,7 +400,7 @@ class ImportReportOut(BaseModel):
 
 class AuditEventOut(BaseModel):
     id: int
-    occurred_at: datetime
+    occurred_at: UtcDatetime
     actor: str
     action: str
     entity_type: str

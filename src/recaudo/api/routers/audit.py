@@ -10,7 +10,7 @@ from pydantic import AwareDatetime
 from recaudo.api.auth import ActorDep, ContainerDep, company_id_of
 from recaudo.api.errors import problem_responses
 from recaudo.api.routers.common import PagingDep, paged
-from recaudo.api.schemas import AuditEventOut, Page, Text
+from recaudo.api.schemas import AuditEventOut, Page, Text32, Text64, Text100
 from recaudo.services import queries
 
 router = APIRouter(tags=["audit"], responses=problem_responses(401, 403, 422))
@@ -23,12 +23,12 @@ def list_audit_events(
     actor: ActorDep,
     container: ContainerDep,
     p: PagingDep,
-    entity_type: Annotated[Text | None, Query(max_length=32, examples=["payment"])] = None,
-    entity_id: Annotated[Text | None, Query(max_length=64)] = None,
-    action: Annotated[Text | None, Query(max_length=64, examples=["payment.applied"])] = None,
+    entity_type: Annotated[Text32 | None, Query(examples=["payment"])] = None,
+    entity_id: Annotated[Text64 | None, Query()] = None,
+    action: Annotated[Text64 | None, Query(examples=["payment.applied"])] = None,
     actor_label: Annotated[
-        Text | None,
-        Query(alias="actor", max_length=100, description="e.g. `api_key:3`, `cli:root`."),
+        Text100 | None,
+        Query(alias="actor", description="e.g. `api_key:3`, `cli:root`."),
     ] = None,
     since: Annotated[
         AwareDatetime | None, Query(description="At or after (ISO 8601 with offset).")

@@ -9,7 +9,15 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from recaudo.api.auth import ActorDep, ContainerDep, company_id_of
 from recaudo.api.errors import problem_responses
 from recaudo.api.routers.common import PagingDep, paged
-from recaudo.api.schemas import MAX_ID, CustomerOut, DebtOut, Page, PaymentOut, Text
+from recaudo.api.schemas import (
+    MAX_ID,
+    CustomerOut,
+    DebtOut,
+    NationalIdText,
+    Page,
+    PaymentOut,
+    Text100,
+)
 from recaudo.domain.debts import DebtStatus
 from recaudo.domain.payments import PaymentStatus
 from recaudo.services import queries
@@ -27,15 +35,12 @@ def list_customers(
     container: ContainerDep,
     p: PagingDep,
     national_id: Annotated[
-        Text | None,
+        NationalIdText | None,
         Query(
-            max_length=30,
             description="Any formatting (`12.345.678-5`, `12345678-5`, `123456785`).",
         ),
     ] = None,
-    q: Annotated[
-        Text | None, Query(max_length=100, description="Words of the name or national id.")
-    ] = None,
+    q: Annotated[Text100 | None, Query(description="Words of the name or national id.")] = None,
 ) -> Page[CustomerOut]:
     with container.uow(write=False) as uow:
         page = queries.list_customers(

@@ -12,12 +12,14 @@ from recaudo.api.errors import problem_responses
 from recaudo.api.routers.common import PagingDep, paged
 from recaudo.api.schemas import (
     MAX_ID,
+    Key,
     Page,
     PaymentApplied,
     PaymentIn,
     PaymentOut,
     ReverseIn,
-    Text,
+    Text32,
+    Text100,
 )
 from recaudo.domain.errors import ValidationFailed
 from recaudo.domain.payments import OFFICE_CHANNEL, PaymentMethod, PaymentStatus
@@ -39,9 +41,9 @@ def list_payments(
     p: PagingDep,
     customer_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     status: PaymentStatus | None = None,
-    channel: Annotated[Text | None, Query(max_length=32)] = None,
+    channel: Annotated[Text32 | None, Query()] = None,
     method: PaymentMethod | None = None,
-    external_id: Annotated[Text | None, Query(max_length=100)] = None,
+    external_id: Annotated[Text100 | None, Query()] = None,
     paid_from: Annotated[
         AwareDatetime | None,
         Query(description="Paid at or after (ISO 8601 with offset; `+` encoded as %2B)."),
@@ -111,8 +113,8 @@ def create_payment(
     actor: ActorDep,
     container: ContainerDep,
     idempotency_key: Annotated[
-        Text | None,
-        Header(alias="Idempotency-Key", min_length=1, max_length=100),
+        Key | None,
+        Header(alias="Idempotency-Key"),
     ] = None,
 ) -> PaymentApplied:
     company_id = company_id_of(actor)
