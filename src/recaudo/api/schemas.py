@@ -50,9 +50,8 @@ def _storable(text: object) -> object:
     return text
 
 
-# Checked before the length and type constraints, so that their messages stay the usual ones.
-Text = Annotated[str, BeforeValidator(_storable)]
-# Length limits come before the check in each alias, for the same reason.
+# Each alias puts its length limits before the check, so that pydantic reports them in
+# its usual words ("at most 100 characters") rather than as a post-validation length.
 Key = Annotated[str, Field(min_length=1, max_length=100), BeforeValidator(_storable)]
 DebtRef = Annotated[str, Field(min_length=1, max_length=64), BeforeValidator(_storable)]
 NationalIdText = Annotated[str, Field(max_length=30), BeforeValidator(_storable)]

@@ -137,8 +137,9 @@ async def create_import(
     responses=problem_responses(404),
 )
 def get_import(import_id: ImportId, actor: ActorDep, container: ContainerDep) -> ImportReportOut:
-    with container.uow(write=False) as uow:
-        return ImportReportOut.of(imports.get_import(uow, company_id_of(actor), import_id))
+    # The import service opens its own unit of work for reading.
+    report = imports.get_import(container.uow(write=False), company_id_of(actor), import_id)
+    return ImportReportOut.of(report)
 
 
 def _stream(spool: IO[bytes]) -> Iterator[bytes]:
@@ -160,14 +161,16 @@ def get_rejected_rows(
     import_id: ImportId, actor: ActorDep, container: ContainerDep
 ) -> StreamingResponse:
     # Written whole before the response starts, so that a failure is still a clean
-    # problem response; past 1 MiB the spool moves to a file under the data directory.
+    # problem response; to an unnamed file under the data directory, not to memory,
+    # because a rejected file may be as large as the upload limit.
     directory = container.settings.data_dir
     directory.mkdir(parents=True, exist_ok=True)
-    # Not a `with` block: the spool outlives this function, `_stream` closes it.
-    spool = tempfile.SpooledTemporaryFile(max_size=1024 * 1024, dir=str(directory))  # noqa: SIM115
+    # Not a `with` block: the file outlives this function, `_stream` closes it.
+    spool = tempfile.TemporaryFile(dir=directory)  # noqa: SIM115
     try:
-        with container.uow(write=False) as uow:
-            imports.write_rejected_rows(uow, company_id_of(actor), import_id, spool)
+        imports.write_rejected_rows(
+            container.uow(write=False), company_id_of(actor), import_id, spool
+        )
     except BaseException:
         spool.close()
         raise
