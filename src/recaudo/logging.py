@@ -33,6 +33,9 @@ _SECRETS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\b(rk_[0-9a-f]{12}_)[A-Za-z0-9_-]+"), rf"\1{MASK}"),
     # user:password@ in URLs (database URLs above all).
     (re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s]+:)[^@\s]+@", re.IGNORECASE), rf"\1{MASK}@"),
+    # Free-text searches in query strings (admin API access logs): ?q=Juan+P%C3%A9rez
+    # may be a person's name. National ids there are masked by the patterns below.
+    (re.compile(r"([?&](?:q|name)=)[^&\s\"]+"), rf"\1{MASK}"),
     # password=..., secret: ..., token=..., api_key=...
     (
         re.compile(

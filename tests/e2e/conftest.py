@@ -7,6 +7,7 @@ Set-up data goes straight through the services (`api.uow`), never through the AP
 
 from __future__ import annotations
 
+import logging
 import re
 import socket
 import threading
@@ -28,6 +29,7 @@ from recaudo.adapters.db.uow import UnitOfWork
 from recaudo.api import create_app
 from recaudo.bootstrap import Container
 from recaudo.config import Settings
+from recaudo.logging import configure_logging
 from recaudo.services.companies import NewCompany, create_company, issue_api_key
 from recaudo.services.context import Actor, Role
 from tests.conftest import FrozenClock
@@ -173,6 +175,18 @@ def api(
     api.issue(beta, Role.ADMIN, "beta_admin")
     yield api
     api.close()
+
+
+@pytest.fixture
+def logs(capsys: pytest.CaptureFixture[str]) -> Iterator[pytest.CaptureFixture[str]]:
+    """Recaudo's own logging set-up (the one `recaudo serve` uses), writing to stderr."""
+    root = logging.getLogger()
+    level = root.level
+    handler = configure_logging("DEBUG")
+    capsys.readouterr()
+    yield capsys
+    root.removeHandler(handler)
+    root.setLevel(level)
 
 
 ISO_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|\+00:00)$")

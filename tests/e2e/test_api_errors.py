@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -11,7 +10,6 @@ import pytest
 from fastapi import FastAPI
 
 from recaudo.bootstrap import Container
-from recaudo.logging import configure_logging
 from tests.e2e.conftest import MAX_UPLOAD_BYTES, Api, Server, assert_problem
 
 
@@ -240,14 +238,10 @@ def failing_server(
 
 
 def test_unexpected_error_is_a_bare_500(
-    failing_server: Server, capsys: pytest.CaptureFixture[str]
+    failing_server: Server, logs: pytest.CaptureFixture[str]
 ) -> None:
-    configure_logging("INFO")
-    try:
-        with httpx.Client(base_url=failing_server.url) as client:
-            response = client.get("/api/v1/explode")
-    finally:
-        logging.getLogger().handlers.clear()
+    with httpx.Client(base_url=failing_server.url) as client:
+        response = client.get("/api/v1/explode")
     body = assert_problem(
         response,
         500,
@@ -256,7 +250,7 @@ def test_unexpected_error_is_a_bare_500(
     )
     assert body["instance"] == f"urn:uuid:{body['error_id']}"
     assert "db-internal" not in response.text and "Traceback" not in response.text
-    log = capsys.readouterr().err
+    log = logs.readouterr().err
     assert f"unexpected error {body['error_id']} on GET /api/v1/explode" in log
     assert "RuntimeError" in log and "explode" in log  # the traceback stays server-side
     assert "12.345.678-5" not in log  # masked by the logging filter

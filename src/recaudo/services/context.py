@@ -40,7 +40,8 @@ class Actor:
 
     def require(self, *roles: Role) -> None:
         if self.role not in roles:
-            allowed = ", ".join(r.value for r in roles)
+            # Sorted: WRITE_ROLES is a frozenset, whose order changes with the hash seed.
+            allowed = ", ".join(sorted(r.value for r in roles))
             raise PermissionDenied(f"role {self.role} may not do this (needs {allowed})")
 
     def require_write(self) -> None:
