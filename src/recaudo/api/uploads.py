@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
-import anyio.to_thread
 from fastapi import HTTPException, Request
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.concurrency import run_in_threadpool
 
 from recaudo.domain.errors import ValidationFailed
 
@@ -160,7 +160,7 @@ async def receive_form(request: Request, directory: Path) -> AsyncIterator[Recei
                 parser.write(chunk)
                 if collector.pending:
                     # Disk writes leave the event loop, which keeps serving other requests.
-                    await anyio.to_thread.run_sync(collector.flush)
+                    await run_in_threadpool(collector.flush)
             parser.finalize()
             if not collector.ended:
                 # python-multipart does not check this itself: a body cut short would
