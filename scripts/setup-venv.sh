@@ -50,5 +50,5 @@ fi
 target="."
 [[ -n "$extra" ]] && target=".[$extra]"
 echo "Installing Recaudo ($target) into .venv ..." >&2
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e "$target" >&2
+.venv/bin/python -m pip install -qq --disable-pip-version-check -e "$target" >&2
 echo "$want_hash $extra" >"$stamp"

@@ -43,13 +43,17 @@ DEMO_FILE_NAME = "demo-deudas.csv"
 SEED = 20260302
 FILE_HEADERS = ("rut", "nombre", "id_deuda", "emision", "vencimiento", "monto", "concepto")
 
-FIRST_NAMES = (
-    "María", "José", "Juan", "Ana", "Luis", "Carolina", "Francisco", "Camila", "Diego",
-    "Javiera", "Felipe", "Valentina", "Cristián", "Constanza", "Rodrigo", "Fernanda",
-    "Sebastián", "Catalina", "Matías", "Daniela", "Claudio", "Paulina", "Pedro", "Francisca",
-    "Andrés", "Macarena", "Jorge", "Carmen", "Patricio", "Gabriela", "Álvaro", "Isidora",
-    "Nicolás", "Antonia", "Ignacio", "Rosa", "Tomás", "Marcela", "Benjamín", "Verónica",
-    "Héctor", "Josefa", "Manuel", "Lorena", "Vicente", "Bárbara", "Raúl", "Sofía",
+FEMALE_NAMES = (
+    "María", "Ana", "Carolina", "Camila", "Javiera", "Valentina", "Constanza", "Fernanda",
+    "Catalina", "Daniela", "Paulina", "Francisca", "Macarena", "Carmen", "Gabriela",
+    "Isidora", "Antonia", "Rosa", "Marcela", "Verónica", "Josefa", "Lorena", "Bárbara",
+    "Sofía", "Claudia", "Patricia", "Soledad", "Trinidad", "Florencia", "Ximena",
+)  # fmt: skip
+MALE_NAMES = (
+    "José", "Juan", "Luis", "Francisco", "Diego", "Felipe", "Cristián", "Rodrigo",
+    "Sebastián", "Matías", "Claudio", "Pedro", "Andrés", "Jorge", "Patricio", "Álvaro",
+    "Nicolás", "Ignacio", "Tomás", "Benjamín", "Héctor", "Manuel", "Vicente", "Raúl",
+    "Gonzalo", "Mauricio", "Alejandro", "Pablo", "Esteban", "Joaquín",
 )  # fmt: skip
 SURNAMES = (
     "González", "Muñoz", "Rojas", "Díaz", "Pérez", "Soto", "Contreras", "Silva", "Martínez",
@@ -102,7 +106,7 @@ def demo_customers(count: int, anchor: date) -> list[DemoCustomer]:
     """`count` customers with 1-4 monthly debts each, the same ones for the same arguments.
 
     The list for `n` customers is a prefix of the list for more, so growing the demo adds
-    customers and never renames existing ones. Due dates fall from three months before
+    customers and never renames existing ones. Due dates fall from four months before
     `anchor` to a month after it.
     """
     rng = random.Random(SEED)  # noqa: S311 - reproducible demo data, not a secret
@@ -115,9 +119,10 @@ def demo_customers(count: int, anchor: date) -> list[DemoCustomer]:
             body = rng.randint(5_000_000, 26_999_999)
         used.add(body)
         national = str(rut.format(f"{body}{rut.calc_check_digit(str(body))}"))
-        first = rng.choice(FIRST_NAMES)
+        given = FEMALE_NAMES if rng.random() < 0.5 else MALE_NAMES
+        first = rng.choice(given)
         if rng.random() < 0.35:
-            first = f"{first} {rng.choice(FIRST_NAMES)}"
+            first = f"{first} {rng.choice([n for n in given if n != first])}"
         name = f"{first} {rng.choice(SURNAMES)} {rng.choice(SURNAMES)}"
         plan, price = rng.choice(PLANS)
         due_day = rng.choice((5, 10, 15, 20, 25))
