@@ -182,7 +182,10 @@ class CsvTable(Table):
             self._text = io.TextIOWrapper(self._binary, encoding=self.encoding, newline="")
             self._number, header = self._header_line()
             self.delimiter = ";" if header.count(";") > header.count(",") else ","
-            self._reader = csv.reader(_chain_first(header, self._text), delimiter=self.delimiter)
+            # strict: a stray quote is an error, not the rest of the file in one cell.
+            self._reader = csv.reader(
+                _chain_first(header, self._text), delimiter=self.delimiter, strict=True
+            )
             cells = self._next_record()
             if cells is None:
                 raise ValidationFailed("the file has no header row")

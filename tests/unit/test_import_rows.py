@@ -1,0 +1,121 @@
+"""The check of one debts-file row: normalised values, or the column to blame and why."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from recaudo.formats.tabular import build_layout
+from recaudo.services.import_rows import DEBT_COLUMNS, DebtRowParser
+
+HEADER = ["RUT", "Nombre", "ID Deuda", "Vencimiento", "Monto", "Concepto", "Emisión", "Email"]
+GOOD = ["12.345.678-5", "  Ana   Pérez ", "F-1", "2026-03-01", "15990", "Plan", "", ""]
+
+
+def parser(header: list[str] = HEADER, country: str = "CL", currency: str = "CLP") -> DebtRowParser:
+    return DebtRowParser(build_layout(header, DEBT_COLUMNS), country, currency)
+
+
+def rejection(cells: list[str], **kw: str) -> tuple[str | None, str]:
+    row = parser(**kw).parse(7, cells)  # type: ignore[arg-type]
+    assert row[12] is not None, f"row was accepted: {row}"
+    return row[11], row[12]  # type: ignore[return-value]
+
+
+def test_a_good_row_is_normalised() -> None:
+    assert parser().parse(2, GOOD) == (
+        2, "F-1", "RUT", "123456785", "Ana Pérez", None, None, 15990, "2026-03-01", None,
+        "Plan", None, None, None,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("typed", "iso"), [("01-04-2026", "2026-04-01"), ("01/04/2026", "2026-04-01")]
+)
+def test_day_first_dates_become_iso(typed: str, iso: str) -> None:
+    cells = [*GOOD[:3], typed, *GOOD[4:6], typed, "ana@example.cl"]
+    row = parser().parse(2, cells)
+    assert (row[8], row[9], row[5]) == (iso, iso, "ana@example.cl")
+
+
+def test_euro_amounts_with_decimal_commas_become_cents() -> None:
+    header = ["dni", "name", "debt_id", "due_date", "amount"]
+    row = parser(header, "ES", "EUR").parse(2, ["12345678Z", "Ana", "R-1", "2026-03-01", "12,5"])
+    assert (row[2], row[3], row[7]) == ("NIF", "12345678Z", 1250)
+
+
+def test_short_rows_are_padded_and_trailing_empty_cells_dropped() -> None:
+    assert parser().parse(2, GOOD[:5])[7] == 15990
+    assert parser().parse(2, [*GOOD, "", " "])[7] == 15990
+
+
+@pytest.mark.parametrize(
+    ("position", "value", "column", "reason"),
+    [
+        (0, "12.345.678-9", "RUT", "'12.345.678-9' has a wrong check digit for RUT"),
+        (0, "", "RUT", "national id is required"),
+        (0, "abc", "RUT", "'abc' is not a valid RUT: "),
+        (1, "   ", "Nombre", "name is required"),
+        (1, "x" * 201, "Nombre", "name is longer than 200 characters"),
+        (2, "", "ID Deuda", "debt id is required"),
+        (2, "F" * 65, "ID Deuda", "debt id is longer than 64 characters"),
+        (2, "F\x001", "ID Deuda", "debt id contains control characters"),
+        (3, "", "Vencimiento", "due date is required"),
+        (3, "2026-02-30", "Vencimiento", "due date '2026-02-30' is not a valid date"),
+        (3, "1/3/2026", "Vencimiento", "(YYYY-MM-DD, DD-MM-YYYY or DD/MM/YYYY)"),
+        (3, "20260301", "Vencimiento", "due date '20260301' is not a valid date"),
+        (4, "", "Monto", "amount is required"),
+        (4, "abc", "Monto", "not an amount: 'abc'"),
+        (4, "-100", "Monto", "negative amount: '-100'"),
+        (4, "100.5", "Monto", "'100.5' has more than 0 decimals for CLP"),
+        (4, "0", "Monto", "amount must be greater than zero"),
+        (4, "0.00", "Monto", "amount must be greater than zero"),
+        (4, "9" * 16, "Monto", "amount too large"),
+        (5, "c" * 201, "Concepto", "concept is longer than 200 characters"),
+        (6, "mañana", "Emisión", "issue date 'mañana' is not a valid date"),
+        (7, "ana.example.cl", "Email", "'ana.example.cl' is not an e-mail address"),
+    ],
+)
+def test_every_bad_cell_is_blamed_on_its_column(
+    position: int, value: str, column: str, reason: str
+) -> None:
+    cells = list(GOOD)
+    cells[position] = value
+    blamed, why = rejection(cells)
+    assert blamed == column
+    assert why.startswith(reason) or reason in why
+
+
+def test_the_id_type_column_is_blamed_for_a_foreign_or_unknown_type() -> None:
+    header = ["tipo_documento", *HEADER]
+    assert rejection(["NIT", *GOOD], header=header) == (
+        "tipo_documento",
+        "id type NIT is not used in CL",
+    )
+    blamed, why = rejection(["PASAPORTE", *GOOD], header=header)
+    assert (blamed, why.split(" (")[0]) == ("tipo_documento", "unknown id type 'PASAPORTE'")
+    assert parser(header).parse(2, ["run", *GOOD])[2:4] == ("RUT", "123456785")
+
+
+def test_a_row_longer_than_the_header_is_refused_rather_than_shifted() -> None:
+    header = ["rut", "nombre", "id_deuda", "vencimiento", "monto"]
+    row = parser(header).parse(9, ["1-9", "Ana", "F-1", "2026-03-01", "1234", "50"])
+    assert row[11:13] == (None, "row has 6 fields, the header has 5")
+
+
+def test_a_rejected_row_keeps_its_debt_id_and_original_cells() -> None:
+    cells = ["1-8", "Ana", "F-1", "2026-03-01", "100"]
+    row = parser(HEADER[:5]).parse(4, cells)
+    assert row[:2] == (4, "F-1")
+    assert row[2:11] == (None,) * 9
+    assert json.loads(row[13]) == dict(zip(HEADER[:5], cells, strict=True))  # type: ignore[arg-type]
+
+
+@given(st.lists(st.text(max_size=80), max_size=10))
+def test_any_cells_give_a_staging_row_never_an_exception(cells: list[str]) -> None:
+    row = parser().parse(2, cells)
+    assert len(row) == 14
+    assert (row[12] is None) == (row[13] is None)
