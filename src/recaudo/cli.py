@@ -137,6 +137,12 @@ def handles_errors(func: Callable[P, R]) -> Callable[P, R]:
         except SQLAlchemyError as exc:
             detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
             fail(f"database error: {mask_text(detail)}", 1)
+        except BrokenPipeError:
+            # The reader stopped early (`recaudo export debts ... | head`): no message.
+            # stdout goes to /dev/null so that Python's own flush at exit stays quiet.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            raise typer.Exit(1) from None
         except OSError as exc:
             fail(mask_text(str(exc)), 1)
 
@@ -364,8 +370,16 @@ def apikey_revoke(key_id: Annotated[int, typer.Argument(help="The key's id.")]) 
 
 
 def print_report(report: ImportReport) -> None:
-    title = f"Import #{report.import_id} of {report.file_name} ({report.mode}): {report.status}"
-    table = Table(title=escape(title), title_justify="left", show_header=False)
+    if report.status == "duplicate":
+        out.print(
+            f"{escape(report.file_name)} was already imported as import "
+            f"#{report.duplicate_of}: nothing changed."
+        )
+        return
+    out.print(
+        f"Import #{report.import_id} of {escape(report.file_name)} ({report.mode}): {report.status}"
+    )
+    table = Table(show_header=False)
     table.add_column("what")
     table.add_column("count", justify="right")
     for label, value in (
@@ -473,11 +487,7 @@ def import_debts_command(
             with target.open("wb") as fh:
                 write_rejected_rows(container.uow(write=False), company_id, report.import_id, fh)
             err.print(f"Rejected rows written to {target}.")
-    if report.status == "duplicate":
-        err.print(
-            f"This file was already imported as import #{report.duplicate_of}: nothing changed."
-        )
-    elif report.status == "rejected":
+    if report.status == "rejected":
         fail(
             f"the file was rejected and nothing was imported ({report.rejected} invalid rows); "
             "fix it, or use --skip-invalid to import the valid rows"
@@ -588,10 +598,13 @@ def demo(
         f"{verb} demo company '{result.company_slug}' (id {result.company_id}): "
         f"{result.customers} customers, {result.debts} debts, {result.payments} payments."
     )
-    out.print(
-        f"Debts file: import #{result.import_id}, {result.import_status} "
-        f"({result.added} added, {result.updated} updated, {result.unchanged} unchanged)."
-    )
+    if result.import_status == "duplicate":
+        out.print(f"Debts file: unchanged since import #{result.duplicate_of}, nothing to load.")
+    else:
+        out.print(
+            f"Debts file: import #{result.import_id}, {result.import_status} "
+            f"({result.added} added, {result.updated} updated, {result.unchanged} unchanged)."
+        )
     out.print(f"API docs:  http://{settings.host}:{settings.port}/api/docs")
     out.print(f"API key:   {result.api_key}   (admin, demo company; shown once)")
 

@@ -251,12 +251,12 @@ def test_import_debts_reports_exact_numbers(db_url: str, acme: str, tmp_path: Pa
     assert shown["unchanged"] == "2"
     assert shown["added"] == "0"
     assert shown["customers added"] == "0"
-    assert ": completed" in result.stdout
+    assert result.stdout.startswith("Import #2 of deudas.csv (upsert): completed\n")
 
     # The same bytes again: recognised, nothing changes.
     again = run(db_url, "import", "debts", str(path), "--company", acme)
     assert again.exit_code == 0, again.output
-    assert "already imported" in again.stderr
+    assert "deudas.csv was already imported as import #" in again.stdout
     assert counts(db_url)["debts"] == 3
 
 
@@ -458,6 +458,7 @@ def test_demo_twice_changes_nothing_the_second_time(db_url: str) -> None:
     assert second.exit_code == 0, second.output
     assert counts(db_url) == after_first
     assert "Refreshed demo company 'demo'" in second.stdout
+    assert "Debts file: unchanged since import #1" in second.stdout
 
     keys = [
         line.split()[2]

@@ -208,7 +208,8 @@ class DemoResult:
     debts: int
     payments: int
     import_id: int | None
-    import_status: str
+    import_status: str  # completed, or duplicate: the same file was loaded before
+    duplicate_of: int | None
     added: int
     updated: int
     unchanged: int
@@ -316,6 +317,7 @@ def load_demo(
         payments=counts[Payment],
         import_id=report.import_id,
         import_status=report.status,
+        duplicate_of=report.duplicate_of,
         added=report.added,
         updated=report.updated,
         unchanged=report.unchanged,
