@@ -603,7 +603,9 @@ def demo(
     else:
         out.print(
             f"Debts file: import #{result.import_id}, {result.import_status} "
-            f"({result.added} added, {result.updated} updated, {result.unchanged} unchanged)."
+            f"({result.added} added, {result.updated} updated, {result.unchanged} unchanged"
+            + (f", {result.conflicts} paid debts left as they are" if result.conflicts else "")
+            + ")."
         )
     out.print(f"API docs:  http://{settings.host}:{settings.port}/api/docs")
     out.print(f"API key:   {result.api_key}   (admin, demo company; shown once)")

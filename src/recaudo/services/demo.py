@@ -213,6 +213,7 @@ class DemoResult:
     added: int
     updated: int
     unchanged: int
+    conflicts: int  # rows naming debts already paid: an import never changes those
     payments_applied: int
     payments_replayed: int
     api_key_id: int
@@ -321,6 +322,7 @@ def load_demo(
         added=report.added,
         updated=report.updated,
         unchanged=report.unchanged,
+        conflicts=report.conflicts,
         payments_applied=applied,
         payments_replayed=replayed,
         api_key_id=key.key_id,
