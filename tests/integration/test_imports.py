@@ -33,6 +33,7 @@ from recaudo.domain.errors import NotFound, PermissionDenied, ValidationFailed
 from recaudo.domain.payments import PaymentMethod
 from recaudo.services import imports
 from recaudo.services.context import Actor, Role
+from recaudo.services.import_sql import ImportStore
 from recaudo.services.imports import (
     ImportIssueView,
     ImportMode,
@@ -456,6 +457,50 @@ def test_conflict_amounts_are_written_in_the_currency(
     reason = "amount 10.50 is below the 12.50 already paid"
     assert report.issues == [ImportIssueView("conflict", 2, "amount", "R-1", reason)]
     assert debts_of(uow, company_es)["R-1"][:2] == ("open", 2000)
+
+
+@pytest.mark.postgres_only
+def test_payments_that_land_while_the_plan_is_made_win_over_the_file(
+    uow: UnitOfWork,
+    company: Company,
+    clock: FrozenClock,
+    admin: Actor,
+    engine: Engine,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rows = [(ANA, "Ana", f"D-{n}", "2026-03-10", "10000", "") for n in (1, 2, 3)]
+    first = run(uow, company, csv_file(tmp_path / "a.csv", rows), clock, admin).import_id
+    lock = ImportStore.lock_and_recheck
+
+    def pay_first(store: ImportStore, replace: bool) -> None:
+        # Another connection commits payments after the plan's snapshot, before the lock.
+        other = UnitOfWork(engine)
+        pay(other, company, "D-1", "10000", admin, clock)  # now paid
+        pay(other, company, "D-2", "6000", admin, clock)  # more than the file's amount
+        pay(other, company, "D-3", "10000", admin, clock)  # the replace would cancel it
+        lock(store, replace)
+
+    monkeypatch.setattr(ImportStore, "lock_and_recheck", pay_first)
+    today = [
+        (ANA, "Ana", "D-1", "2026-03-10", "12000", ""),
+        (ANA, "Ana", "D-2", "2026-03-10", "5000", ""),
+    ]
+    path = csv_file(tmp_path / "b.csv", today)
+    report = run(uow, company, path, clock, admin, ImportMode.REPLACE)
+    assert counts(report) == expected_counts(rows_total=2, conflicts=2)
+    moved = "debt changed while the file was being imported; import it again"
+    below = "amount 5000 is below the 6000 already paid"
+    assert report.issues == [
+        ImportIssueView("conflict", 2, "id_deuda", "D-1", moved),
+        ImportIssueView("conflict", 3, "monto", "D-2", below),
+    ]
+    assert {k: v[:2] + v[-1:] for k, v in debts_of(uow, company).items()} == {
+        "D-1": ("paid", 10000, first),
+        "D-2": ("open", 10000, first),
+        "D-3": ("paid", 10000, first),
+    }
+    assert audit_of(uow, company, "debt.updated", "debt.cancelled") == []
 
 
 # ----------------------------------------------------------------------------- formats

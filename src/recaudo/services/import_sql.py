@@ -41,7 +41,7 @@ STAGE_COLUMNS = (
 )
 SQLITE_CHUNK = 5_000
 IMPORT_LOCK_NAMESPACE = 0x52_49  # first key of the advisory lock that serialises imports
-TEMP_TABLES = ("import_customers", "import_plan", "import_stage")
+TEMP_TABLES = ("import_cancel", "import_customers", "import_plan", "import_stage")
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,12 +207,12 @@ class ImportStore:
 
     # ------------------------------------------------------------------ the plan
 
-    def plan(self, ctx: ImportContext) -> PlanCounts:
+    def plan(self, ctx: ImportContext) -> None:
         """Classify every valid row against the company's debts, in one statement.
 
         `unchanged` rows are only counted (most of a daily file), never materialised.
-        A paid or written-off debt, a debt of another customer, a change to a debt in
-        payment and a new amount below what is already paid are conflicts.
+        A paid or written-off debt, a debt of another customer and a change to a debt
+        in payment are conflicts; `check_paid` adds amounts below what is already paid.
         """
         same = ["s.amount_minor = d.amount_minor", "s.due_date = d.due_date"]
         if ctx.has_issue_date:
@@ -222,12 +222,7 @@ class ImportStore:
         self._run(
             f"""
             CREATE TEMP TABLE import_plan{self._temp} AS
-            SELECT k.*,
-                CASE WHEN k.action = 'update' THEN CAST(COALESCE((
-                    SELECT SUM(a.amount_minor) FROM allocations a
-                    JOIN payments p ON p.id = a.payment_id
-                    WHERE a.debt_id = k.debt_id AND p.status = 'applied'), 0) AS BIGINT)
-                END AS paid
+            SELECT k.*, CAST(NULL AS BIGINT) AS paid, 0 AS raced
             FROM (
                 SELECT j.*,
                     CASE
@@ -242,9 +237,10 @@ class ImportStore:
                 FROM (
                     SELECT s.row_number, s.external_id, s.id_type, s.national_id,
                         s.amount_minor, s.due_date, s.issue_date, s.concept,
-                        d.id AS debt_id, d.status AS old_status,
-                        d.amount_minor AS old_amount, d.due_date AS old_due,
-                        d.issue_date AS old_issue, d.concept AS old_concept,
+                        d.id AS debt_id, d.customer_id AS old_customer,
+                        d.status AS old_status, d.amount_minor AS old_amount,
+                        d.due_date AS old_due, d.issue_date AS old_issue,
+                        d.concept AS old_concept,
                         CASE WHEN c.id_type <> s.id_type OR c.national_id <> s.national_id
                             THEN 1 ELSE 0 END AS other_customer,
                         CASE WHEN {" AND ".join(same)} THEN 1 ELSE 0 END AS same
@@ -262,11 +258,87 @@ class ImportStore:
         self._run("CREATE INDEX import_plan_row ON import_plan (row_number)")
         if self.pg:
             self._run("ANALYZE import_plan")
-        # An amount below what is already paid would leave the debt overpaid.
+
+    def find_absent(self, ctx: ImportContext) -> None:
+        """Replace mode: the open debts the file does not name, to be cancelled.
+
+        A row rejected for another reason still names its debt, so a typo in one cell
+        never cancels the debt it was about. `in_payment` debts are not open: they stay.
+        """
+        kind = "bigint" if self.pg else "INTEGER PRIMARY KEY"
+        self._run(f"CREATE TEMP TABLE import_cancel (id {kind}){self._temp}")
+        self._run(
+            """
+            INSERT INTO import_cancel (id)
+            SELECT id FROM debts
+            WHERE company_id = :cid AND status = 'open' AND NOT EXISTS (
+                SELECT 1 FROM import_stage s WHERE s.external_id = debts.external_id)
+            """,
+            {"cid": ctx.company_id},
+        )
+
+    def lock_and_recheck(self, replace: bool) -> None:
+        """PostgreSQL: lock every debt the import will write, then drop what moved.
+
+        The plan was read from a snapshot; a payment may have committed since. Locking
+        in primary-key order (the order payments lock in) cannot deadlock with them,
+        and once locked nothing else can change these debts until the import commits.
+        A debt that changed in between is left alone and reported as a conflict. On
+        SQLite writers are serialised (BEGIN IMMEDIATE), so nothing can have moved.
+        """
+        if not self.pg:
+            return
+        cancels = "OR d.id IN (SELECT id FROM import_cancel)" if replace else ""
+        self._run(
+            f"""
+            SELECT COUNT(*) FROM (
+                SELECT d.id FROM debts d
+                WHERE d.id IN (SELECT debt_id FROM import_plan WHERE action = 'update')
+                    {cancels}
+                ORDER BY d.id FOR UPDATE OF d
+            ) AS locked
+            """
+        )
+        self._run(
+            """
+            UPDATE import_plan SET action = 'conflict', raced = 1
+            FROM debts d
+            WHERE d.id = import_plan.debt_id AND import_plan.action = 'update' AND (
+                d.status <> import_plan.old_status
+                OR d.customer_id <> import_plan.old_customer
+                OR d.amount_minor <> import_plan.old_amount
+                OR d.due_date <> import_plan.old_due
+                OR d.issue_date IS DISTINCT FROM import_plan.old_issue
+                OR d.concept IS DISTINCT FROM import_plan.old_concept)
+            """
+        )
+        if replace:
+            self._run(
+                "DELETE FROM import_cancel USING debts d "
+                "WHERE d.id = import_cancel.id AND d.status <> 'open'"
+            )
+
+    def check_paid(self) -> None:
+        """A new amount below what is already paid would leave the debt overpaid.
+
+        Read after the locks: every payment to these debts is either visible now or
+        waits for the import to commit.
+        """
+        self._run(
+            """
+            UPDATE import_plan SET paid = COALESCE((
+                SELECT SUM(a.amount_minor) FROM allocations a
+                JOIN payments p ON p.id = a.payment_id
+                WHERE a.debt_id = import_plan.debt_id AND p.status = 'applied'), 0)
+            WHERE action = 'update'
+            """
+        )
         self._run(
             "UPDATE import_plan SET action = 'conflict' "
             "WHERE action = 'update' AND amount_minor < paid"
         )
+
+    def plan_counts(self) -> PlanCounts:
         counts = dict(self._run("SELECT action, COUNT(*) FROM import_plan GROUP BY action").all())
         return PlanCounts(
             added=int(counts.get("add", 0)),
@@ -282,6 +354,7 @@ class ImportStore:
                 (import_id, kind, row_number, "column", debt_external_id, reason, raw)
             SELECT :iid, 'conflict', row_number,
                 CASE
+                    WHEN raced = 1 THEN :ext_label
                     WHEN old_status IN ('paid', 'written_off') THEN :ext_label
                     WHEN other_customer = 1 THEN :nid_label
                     WHEN paid IS NOT NULL THEN :amount_label
@@ -289,6 +362,8 @@ class ImportStore:
                 END,
                 external_id,
                 CASE
+                    WHEN raced = 1 THEN
+                        'debt changed while the file was being imported; import it again'
                     WHEN old_status IN ('paid', 'written_off')
                         THEN 'debt is ' || REPLACE(old_status, '_', ' ')
                             || ': an import never changes it'
@@ -446,35 +521,27 @@ class ImportStore:
             {"cid": ctx.company_id, "iid": ctx.import_id, "now": ctx.now, "currency": currency},
         )
 
-    def cancel_absent(self, ctx: ImportContext) -> int:
-        """Replace mode: cancel open debts the file does not name; `in_payment` stays.
-
-        A row rejected for another reason still names its debt, so a typo in one
-        cell never cancels the debt it was about.
-        """
-        absent = """
-            company_id = :cid AND status = 'open' AND NOT EXISTS (
-                SELECT 1 FROM import_stage s WHERE s.external_id = debts.external_id)
-        """
+    def apply_cancellations(self, ctx: ImportContext) -> int:
+        """Audit (before/after) then cancel the debts `find_absent` chose."""
         j = self._json
         self._run(
             f"""
             INSERT INTO audit_events
                 (company_id, occurred_at, actor, action, entity_type, entity_id, before, after)
-            SELECT :cid, :now, :actor, 'debt.cancelled', 'debt', CAST(id AS TEXT),
-                {j}('external_id', external_id, 'amount_minor', amount_minor,
-                    'status', 'open'),
-                {j}('external_id', external_id, 'amount_minor', amount_minor,
+            SELECT :cid, :now, :actor, 'debt.cancelled', 'debt', CAST(d.id AS TEXT),
+                {j}('external_id', d.external_id, 'amount_minor', d.amount_minor,
+                    'status', d.status),
+                {j}('external_id', d.external_id, 'amount_minor', d.amount_minor,
                     'status', 'cancelled')
-            FROM debts WHERE {absent} ORDER BY id
+            FROM debts d JOIN import_cancel c ON c.id = d.id ORDER BY d.id
             """,
             self._bind(ctx),
         )
         result = self._run(
-            f"""
+            """
             UPDATE debts SET status = 'cancelled', last_import_id = :iid, updated_at = :now
-            WHERE {absent}
+            FROM import_cancel c WHERE debts.id = c.id
             """,
-            {"cid": ctx.company_id, "iid": ctx.import_id, "now": ctx.now},
+            {"iid": ctx.import_id, "now": ctx.now},
         )
         return int(result.rowcount)

@@ -276,12 +276,18 @@ def _context(
 def _apply(
     store: ImportStore, ctx: ImportContext, currency: str, mode: ImportMode, record: DebtImport
 ) -> None:
+    replace = mode is ImportMode.REPLACE
     try:
-        record.cancelled = store.cancel_absent(ctx) if mode is ImportMode.REPLACE else 0
-        plan = store.plan(ctx)
+        store.plan(ctx)
+        if replace:
+            store.find_absent(ctx)
+        store.lock_and_recheck(replace)
+        store.check_paid()
+        plan = store.plan_counts()
         store.record_conflicts(ctx)
         record.customers_added = store.apply_customers(ctx)
         store.apply_updates(ctx)
+        record.cancelled = store.apply_cancellations(ctx) if replace else 0
         store.apply_additions(ctx, currency)
     except IntegrityError:
         # Only a concurrent writer (a debt or customer created meanwhile through the
