@@ -13,7 +13,7 @@ from recaudo.api.routers.common import PagingDep, paged
 from recaudo.api.schemas import AuditEventOut, Page, Text32, Text64, Text100
 from recaudo.services import queries
 
-router = APIRouter(tags=["audit"], responses=problem_responses(401, 403, 422))
+router = APIRouter(tags=["audit"], responses=problem_responses(400, 401, 403, 422))
 
 
 @router.get("/audit-events", summary="Audit events, oldest first")

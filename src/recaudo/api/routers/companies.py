@@ -10,7 +10,7 @@ from recaudo.api.schemas import CompanyOut, Page
 from recaudo.domain.errors import PermissionDenied
 from recaudo.services import queries
 
-router = APIRouter(tags=["companies"], responses=problem_responses(401, 403))
+router = APIRouter(tags=["companies"], responses=problem_responses(400, 401, 403))
 
 CREATION_REFUSED = (
     "API keys are bound to one company and cannot create companies; "

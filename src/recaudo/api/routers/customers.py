@@ -22,7 +22,7 @@ from recaudo.domain.debts import DebtStatus
 from recaudo.domain.payments import PaymentStatus
 from recaudo.services import queries
 
-router = APIRouter(tags=["customers"], responses=problem_responses(401, 403, 422))
+router = APIRouter(tags=["customers"], responses=problem_responses(400, 401, 403, 422))
 
 CustomerId = Annotated[int, Path(ge=1, le=MAX_ID, description="The customer's id in this API.")]
 

@@ -14,7 +14,7 @@ from recaudo.api.schemas import MAX_ID, DebtOut, Page
 from recaudo.domain.debts import DebtStatus
 from recaudo.services import queries
 
-router = APIRouter(tags=["debts"], responses=problem_responses(401, 403, 422))
+router = APIRouter(tags=["debts"], responses=problem_responses(400, 401, 403, 422))
 
 
 @router.get("/debts", summary="Debts, oldest due first")

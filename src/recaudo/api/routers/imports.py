@@ -18,7 +18,7 @@ from recaudo.domain.errors import ValidationFailed
 from recaudo.services import imports
 from recaudo.services.imports import ImportMode
 
-router = APIRouter(tags=["imports"], responses=problem_responses(401, 403, 422))
+router = APIRouter(tags=["imports"], responses=problem_responses(400, 401, 403, 422))
 
 ImportId = Annotated[int, Path(ge=1, le=MAX_ID, description="The import's id.")]
 TRUE = frozenset({"true", "1", "yes", "on"})

@@ -26,7 +26,7 @@ from recaudo.domain.payments import OFFICE_CHANNEL, PaymentMethod, PaymentStatus
 from recaudo.services import customers, queries
 from recaudo.services.payments import ApplyPayment, apply_payment, reverse_payment
 
-router = APIRouter(tags=["payments"], responses=problem_responses(401, 403, 422))
+router = APIRouter(tags=["payments"], responses=problem_responses(400, 401, 403, 422))
 
 PaymentId = Annotated[int, Path(ge=1, le=MAX_ID, description="The payment's id in this API.")]
 REPLAYED_HEADER = "Idempotent-Replayed"
