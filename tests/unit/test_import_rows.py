@@ -7,9 +7,12 @@ import json
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from stdnum.cl import rut
 
+from recaudo.domain import ids
+from recaudo.domain.errors import InvalidNationalId
 from recaudo.formats.tabular import build_layout
-from recaudo.services.import_rows import DEBT_COLUMNS, DebtRowParser
+from recaudo.services.import_rows import DEBT_COLUMNS, DebtRowParser, quick_rut, rut_check_digit
 
 HEADER = ["RUT", "Nombre", "ID Deuda", "Vencimiento", "Monto", "Concepto", "Emisión", "Email"]
 GOOD = ["12.345.678-5", "  Ana   Pérez ", "F-1", "2026-03-01", "15990", "Plan", "", ""]
@@ -72,7 +75,7 @@ def test_short_rows_are_padded_and_trailing_empty_cells_dropped() -> None:
         (4, "-100", "Monto", "negative amount: '-100'"),
         (4, "100.5", "Monto", "'100.5' has more than 0 decimals for CLP"),
         (4, "0", "Monto", "amount must be greater than zero"),
-        (4, "0.00", "Monto", "amount must be greater than zero"),
+        (4, "0.00", "Monto", "'0.00' has more than 0 decimals for CLP"),
         (4, "9" * 16, "Monto", "amount too large"),
         (5, "c" * 201, "Concepto", "concept is longer than 200 characters"),
         (6, "mañana", "Emisión", "issue date 'mañana' is not a valid date"),
@@ -119,3 +122,82 @@ def test_any_cells_give_a_staging_row_never_an_exception(cells: list[str]) -> No
     row = parser().parse(2, cells)
     assert len(row) == 14
     assert (row[12] is None) == (row[13] is None)
+
+
+# ----------------------------------------------------------------------------- fast paths
+# `parse` takes a quick path for clean rows; it must agree with `check` on every row.
+
+GOOD_RUTS = ["12.345.678-5", "12345678-5", "123456785", "5.000.033-k", " 7654321-6 "]
+BAD_RUTS = ["12.345.678-9", "CL12345678-5", "12 345 678 5", "12.345.678–5", "1-9", "", "abc"]
+BAD_RUTS += ["１２３４５６７８-5", "\t12345678-5"]
+NAMES = ["Ana", " Ana  Pérez ", "Beto\tSoto"], ["", " ", "x" * 201]
+IDS = ["F-1", "D 2", "x" * 64, " F-3 "], ["", "x" * 65, "F\x00", " "]
+DATES = ["2026-03-01", "01-03-2026", "01/03/2026", " 2026-03-01 "]
+BAD_DATES = ["2026-02-30", "1/3/2026", "20260301", "2026/03/01", "", "mañana"]
+AMOUNTS = ["15990", "00150", "1.5", "1,50", " 7 ", "10.000", "9" * 12]
+BAD_AMOUNTS = ["0", "12,345", "1.234,50", "-5", "+5", "1e3", "9" * 15, "9" * 30, "0.00", ".5"]
+BAD_AMOUNTS += ["5.", "１２", "3.14159", ""]
+CONCEPTS = ["", "Plan", "x" * 200, " Cuota 3 "], ["x" * 201]
+EMAILS = ["", "ana@example.cl", " ana@example.cl "], ["ana.example.cl", "a @b", "x@" + "y" * 260]
+
+
+def cell(good: list[str], bad: list[str]) -> st.SearchStrategy[str]:
+    """Mostly good values, so that whole rows are often valid and take the quick path."""
+    return st.sampled_from(good * 4 + bad)
+
+
+ROWS = st.tuples(
+    cell(GOOD_RUTS, BAD_RUTS), cell(*NAMES), cell(*IDS), cell(DATES, BAD_DATES),
+    cell(AMOUNTS, BAD_AMOUNTS), cell(*CONCEPTS), cell(["", *DATES], BAD_DATES), cell(*EMAILS),
+).map(list)  # fmt: skip
+
+
+@given(ROWS)
+def test_the_quick_path_agrees_with_every_check_in_pesos(cells: list[str]) -> None:
+    clp = parser()
+    assert clp.parse(2, cells) == clp.check(2, cells)
+
+
+@given(ROWS)
+def test_the_quick_path_agrees_with_every_check_in_euros(cells: list[str]) -> None:
+    eur = parser(country="ES", currency="EUR")
+    cells[0] = cells[0].replace("12.345.678-5", "12345678Z")
+    assert eur.parse(2, cells) == eur.check(2, cells)
+
+
+@given(
+    st.one_of(
+        st.sampled_from(GOOD_RUTS + BAD_RUTS),
+        st.text(alphabet="0123456789kK.- \t", max_size=14),
+    )
+)
+def test_quick_rut_gives_what_the_domain_gives(raw: str) -> None:
+    try:
+        expected: str | None = ids.normalize(ids.IdType.RUT, raw).value
+    except InvalidNationalId:
+        expected = None
+    found = quick_rut(raw)
+    assert found is None or found == expected
+
+
+@given(st.integers(min_value=1, max_value=99_999_999))
+def test_rut_check_digit_is_stdnums(body: int) -> None:
+    assert rut_check_digit(str(body)) == rut.calc_check_digit(str(body))
+
+
+@pytest.mark.parametrize("typed", ["10.000", "1.500", "100.00", "15,000"])
+def test_pesos_typed_with_decimals_are_refused_even_when_they_are_zeros(typed: str) -> None:
+    """In Chile `10.000` is ten thousand: reading it as 10 pesos would lose money."""
+    cells = list(GOOD)
+    cells[4] = typed
+    assert rejection(cells) == ("Monto", f"{typed!r} has more than 0 decimals for CLP")
+
+
+def test_cents_typed_with_their_two_decimals_are_fine() -> None:
+    header = ["dni", "name", "debt_id", "due_date", "amount"]
+    eur = parser(header, "ES", "EUR")
+    assert eur.parse(2, ["12345678Z", "Ana", "R-1", "2026-03-01", "1.500,"])[12] is not None
+    assert eur.parse(2, ["12345678Z", "Ana", "R-1", "2026-03-01", "10.00"])[7] == 1000
+    assert eur.parse(2, ["12345678Z", "Ana", "R-1", "2026-03-01", "10.000"])[12] == (
+        "'10.000' has more than 2 decimals for EUR"
+    )

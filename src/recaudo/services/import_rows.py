@@ -13,7 +13,9 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 from functools import lru_cache
+from operator import mul
 
 from recaudo.domain import ids, money
 from recaudo.domain.errors import InvalidAmount, InvalidNationalId
@@ -67,8 +69,11 @@ CONCEPT_MAX = 200
 NAME_MAX = 200
 EMAIL_MAX = 254
 PHONE_MAX = 40
+AMOUNT_DIGITS_MAX = 24  # longer is out of range anyway; int() of huge text is slow
 NATIONAL_ID_CACHE = 65_536  # distinct raw ids remembered: ~20 MB at most
 DATE_FORMATS = "YYYY-MM-DD, DD-MM-YYYY or DD/MM/YYYY"
+_RUT_SEPARATORS = str.maketrans("", "", " -.")
+_RUT_WEIGHTS = (9, 8, 7, 6, 5, 4, 9, 8, 7)  # applied from the last digit of the body
 
 # The staging row, in the staging table's column order (see import_sql.STAGE_COLUMNS):
 # row_number, external_id, id_type, national_id, name, email, phone, amount_minor,
@@ -109,7 +114,8 @@ class DebtRowParser:
         self._email = index.get("email")
         self._phone = index.get("phone")
         self._currency = currency
-        self._factor = 10 ** money.exponent(currency)
+        self._scale = money.exponent(currency)
+        self._factor = 10**self._scale
         self._national = lru_cache(maxsize=NATIONAL_ID_CACHE)(_national_resolver(country))
 
     def has(self, key: str) -> bool:
@@ -117,6 +123,68 @@ class DebtRowParser:
 
     def parse(self, number: int, cells: list[str]) -> StageRow:
         """The staging row for `cells`: valid, or rejected with its first bad column."""
+        if len(cells) == self.width:
+            row = self._quick(number, cells)
+            if row is not None:
+                return row
+        return self.check(number, cells)
+
+    def _quick(self, number: int, cells: list[str]) -> StageRow | None:
+        """The common clean row, checked inline in one call; `None` sends it to `check`.
+
+        A million-row file spends most of its Python time here. This accepts a strict
+        subset of what `check` accepts and builds the same tuple (a property test
+        compares the two), so every error message still comes from `check`.
+        """
+        external = cells[self._ext].strip()
+        if not external or len(external) > EXTERNAL_ID_MAX or not external.isprintable():
+            return None
+        declared = cells[self._type] if self._type is not None else ""
+        found = self._national(cells[self._nid], declared)
+        if isinstance(found, _BadId):
+            return None
+        name = " ".join(cells[self._name].split())
+        due = _iso_date(cells[self._due].strip())
+        amount = self._quick_amount(cells[self._amount].strip())
+        if not name or len(name) > NAME_MAX or due is None or amount is None:
+            return None
+        concept = issue = email = phone = None
+        if self._concept is not None:
+            concept = cells[self._concept].strip() or None
+            if concept is not None and len(concept) > CONCEPT_MAX:
+                return None
+        if self._issue is not None and (text := cells[self._issue].strip()):
+            issue = _iso_date(text)
+            if issue is None:
+                return None
+        if self._email is not None and (email := cells[self._email].strip() or None):
+            bad_email = len(email) > EMAIL_MAX or "@" not in email or " " in email
+            if bad_email:
+                return None
+        if self._phone is not None and (phone := cells[self._phone].strip() or None):
+            long_phone = len(phone) > PHONE_MAX
+            if long_phone:
+                return None
+        valid = (found[0], found[1], name, email, phone, amount, due, issue, concept)
+        return (number, external, *valid, None, None, None)
+
+    def _quick_amount(self, text: str) -> int | None:
+        """`1234`, `1234.5` or `1234,50` within the currency's decimals; else `None`."""
+        if len(text) > AMOUNT_DIGITS_MAX or not text.isascii():
+            return None
+        if text.isdigit():
+            minor = int(text) * self._factor
+        else:
+            whole, separator, fraction = text.partition("." if "." in text else ",")
+            if not (separator and whole.isdigit() and fraction.isdigit()):
+                return None
+            if len(fraction) > self._scale:
+                return None
+            minor = int(whole) * self._factor + int(fraction) * 10 ** (self._scale - len(fraction))
+        return minor if 0 < minor < money.MAX_MINOR else None
+
+    def check(self, number: int, cells: list[str]) -> StageRow:
+        """Every check, one helper per column: the first failing cell is blamed."""
         if len(cells) != self.width:
             cells = self._fit(cells)
         external: str | None = None
@@ -198,13 +266,18 @@ class DebtRowParser:
         if not value:
             raise _Reject("amount", "amount is required")
         minor = -1
-        if value.isascii() and value.isdigit():
+        if value.isascii() and value.isdigit() and len(value) <= AMOUNT_DIGITS_MAX:
             minor = int(value) * self._factor  # fast path: whole amounts, the usual case
         if not 0 <= minor < money.MAX_MINOR:
             try:
                 minor = money.to_minor(money.parse_amount(value, self._currency), self._currency)
             except InvalidAmount as exc:
                 raise _Reject("amount", exc.message) from None
+            if _typed_decimals(value) > self._scale:
+                # parse_amount takes `10.000` as 10 pesos when the file means ten
+                # thousand: in a file, digits beyond the currency's are never accepted.
+                decimals = f"more than {self._scale} decimals for {self._currency}"
+                raise _Reject("amount", f"{value!r} has {decimals}")
         if minor == 0:
             raise _Reject("amount", "amount must be greater than zero")
         return minor
@@ -232,6 +305,15 @@ class DebtRowParser:
         return email or None, phone or None
 
 
+def _typed_decimals(value: str) -> int:
+    """How many decimals `value` was typed with, read the way `money.parse_amount` reads it."""
+    raw = value.replace(" ", "")
+    if "," in raw and "." not in raw:
+        raw = raw.replace(",", ".")
+    exponent = Decimal(raw).as_tuple().exponent
+    return -exponent if isinstance(exponent, int) and exponent < 0 else 0
+
+
 def _iso_date(value: str) -> str | None:
     if len(value) != 10 or not value.isascii():
         return None
@@ -248,8 +330,34 @@ def _iso_date(value: str) -> str | None:
     return iso
 
 
+def quick_rut(raw: str) -> str | None:
+    """The compact form of a plainly typed valid RUT (`12.345.678-5`), else `None`.
+
+    stdnum's validation costs about 5 µs, mostly in cleaning Unicode look-alikes; a
+    daily file has hundreds of thousands of distinct customers. This takes only ASCII
+    text and gives exactly what `ids.normalize` gives for it (a property test checks);
+    anything else goes to the domain, which also words the error.
+    """
+    if not raw.isascii():
+        return None
+    text = raw.translate(_RUT_SEPARATORS).upper()
+    body = text[:-1]
+    if len(text) not in (8, 9) or not body.isdigit() or text[-1] != rut_check_digit(body):
+        return None
+    return text
+
+
+def rut_check_digit(body: str) -> str:
+    """stdnum's modulo-11 check digit, with the loop in C (three times faster)."""
+    return "0123456789K"[sum(map(mul, map(int, reversed(body)), _RUT_WEIGHTS)) % 11]
+
+
 def _national_resolver(country: str) -> Callable[[str, str], tuple[str, str] | _BadId]:
+    chilean = country == "CL"
+
     def resolve(raw: str, declared: str) -> tuple[str, str] | _BadId:
+        if chilean and not declared.strip() and (value := quick_rut(raw)) is not None:
+            return ids.IdType.RUT.value, value
         # The declared type is checked on its own so the right column gets the blame.
         if declared.strip():
             try:
