@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
+from recaudo.adapters.db.engine import make_engine
+from recaudo.api import create_app
 from recaudo.bootstrap import Container
+from recaudo.config import Settings
 from tests.e2e.conftest import MAX_UPLOAD_BYTES, Api, Server, assert_problem
 
 
@@ -254,3 +258,20 @@ def test_unexpected_error_is_a_bare_500(
     assert f"unexpected error {body['error_id']} on GET /api/v1/explode" in log
     assert "RuntimeError" in log and "explode" in log  # the traceback stays server-side
     assert "12.345.678-5" not in log  # masked by the logging filter
+
+
+def test_health_reports_an_unreachable_database(tmp_path: Path) -> None:
+    # Nothing listens on the discard port: connecting is refused at once.
+    url = "postgresql+psycopg://recaudo@127.0.0.1:9/recaudo"
+    container = Container(
+        settings=Settings(database_url=url, data_dir=tmp_path), engine=make_engine(url)
+    )
+    server = Server(create_app(container))
+    server.start()
+    try:
+        with httpx.Client(base_url=server.url) as client:
+            response = client.get("/healthz")
+    finally:
+        server.stop()
+        container.engine.dispose()
+    assert_problem(response, 503, "unavailable", "the database is not reachable")
