@@ -135,7 +135,7 @@ def import_debts(
         if company is None:
             raise NotFound(f"no company {company_id}")
         store = ImportStore(uow)
-        store.lock_company(company_id)
+        store.begin(company_id)
         done = _completed_with_hash(uow, company_id, digest)
         if done is not None:
             return _duplicate(done, name, digest, mode, skip_invalid, actor, started, clock())
