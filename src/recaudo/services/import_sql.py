@@ -60,6 +60,7 @@ class ImportContext:
 
     company_id: int
     import_id: int
+    currency: str
     currency_scale: int
     actor: str
     now: datetime
@@ -519,7 +520,7 @@ class ImportStore:
             {"iid": ctx.import_id, "now": ctx.now},
         )
 
-    def apply_additions(self, ctx: ImportContext, currency: str) -> None:
+    def apply_additions(self, ctx: ImportContext) -> None:
         self._run(
             """
             INSERT INTO debts (company_id, customer_id, external_id, concept, amount_minor,
@@ -532,7 +533,7 @@ class ImportStore:
             WHERE p.action = 'add'
             ORDER BY p.row_number
             """,
-            {"cid": ctx.company_id, "iid": ctx.import_id, "now": ctx.now, "currency": currency},
+            {"cid": ctx.company_id, "iid": ctx.import_id, "now": ctx.now, "currency": ctx.currency},
         )
 
     def apply_cancellations(self, ctx: ImportContext) -> int:

@@ -151,15 +151,7 @@ def import_debts(
             **dict.fromkeys(COUNTS, 0),
         )
         parser = _stage_file(uow, store, record, company, path, progress)
-        ctx = _context(record, company, actor, clock(), parser)
-        total, rejected = store.stage_counts()
-        record.rows_total, record.rejected = total, rejected
-        store.record_rejected(record.id)
-        if rejected and not skip_invalid:
-            record.status = ImportStatus.REJECTED.value
-        else:
-            _apply(store, ctx, company.currency, mode, record)
-            record.status = ImportStatus.COMPLETED.value
+        _decide(store, record, _context(record, company, actor, clock(), parser), mode)
         record.finished_at = clock()
         _audit(uow, record, actor, clock)
         store.drop_temp()
@@ -168,17 +160,21 @@ def import_debts(
     log.info(
         "debts import %s of company %s %s: %s rows, %s added, %s updated, %s cancelled, "
         "%s conflicts, %s rejected",
-        report.import_id,
-        company_id,
-        report.status,
-        report.rows_total,
-        report.added,
-        report.updated,
-        report.cancelled,
-        report.conflicts,
-        report.rejected,
+        *(report.import_id, company_id, report.status, report.rows_total, report.added),
+        *(report.updated, report.cancelled, report.conflicts, report.rejected),
     )
     return report
+
+
+def _decide(store: ImportStore, record: DebtImport, ctx: ImportContext, mode: ImportMode) -> None:
+    """All or nothing by default: any rejected row leaves the portfolio untouched."""
+    record.rows_total, record.rejected = store.stage_counts()
+    store.record_rejected(record.id)
+    if record.rejected and not record.skip_invalid:
+        record.status = ImportStatus.REJECTED.value
+    else:
+        _apply(store, ctx, mode, record)
+        record.status = ImportStatus.COMPLETED.value
 
 
 def file_sha256(path: Path) -> str:
@@ -263,6 +259,7 @@ def _context(
     layout = parser.layout
     return ImportContext(
         company_id=company.id,
+        currency=company.currency,
         import_id=record.id,
         currency_scale=money.exponent(company.currency),
         actor=actor.label,
@@ -273,9 +270,7 @@ def _context(
     )
 
 
-def _apply(
-    store: ImportStore, ctx: ImportContext, currency: str, mode: ImportMode, record: DebtImport
-) -> None:
+def _apply(store: ImportStore, ctx: ImportContext, mode: ImportMode, record: DebtImport) -> None:
     replace = mode is ImportMode.REPLACE
     try:
         store.plan(ctx)
@@ -288,7 +283,7 @@ def _apply(
         record.customers_added = store.apply_customers(ctx)
         store.apply_updates(ctx)
         record.cancelled = store.apply_cancellations(ctx) if replace else 0
-        store.apply_additions(ctx, currency)
+        store.apply_additions(ctx)
     except IntegrityError:
         # Only a concurrent writer (a debt or customer created meanwhile through the
         # API) can break a constraint here; the whole import rolls back.
