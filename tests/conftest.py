@@ -53,9 +53,16 @@ def _worker() -> str:
     return os.environ.get("PYTEST_XDIST_WORKER", "main")
 
 
+def _run() -> str:
+    # One id per test run (xdist gives all its workers the same one): two runs on one
+    # machine, say two developers' or a developer's and CI's, never drop each other's
+    # databases.
+    return os.environ.get("PYTEST_XDIST_TESTRUNUID", f"p{os.getpid()}")[:12]
+
+
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
-    name = f"recaudo_test_{_worker()}"
+    name = f"recaudo_test_{_run()}_{_worker()}"
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
