@@ -362,6 +362,24 @@ def test_replace_cancels_absent_open_debts_but_never_in_payment_or_paid(
     ]
 
 
+def test_a_replace_with_no_rows_is_refused_rather_than_cancelling_everything(
+    uow: UnitOfWork,
+    company: Company,
+    clock: FrozenClock,
+    admin: Actor,
+    engine: Engine,
+    tmp_path: Path,
+) -> None:
+    run(uow, company, csv_file(tmp_path / "a.csv", FIRST_FILE), clock, admin)
+    before = dump(engine)
+    empty = csv_file(tmp_path / "empty.csv", [])
+    with pytest.raises(ValidationFailed, match="no data rows"):
+        run(uow, company, empty, clock, admin, ImportMode.REPLACE)
+    assert dump(engine) == before
+    report = run(uow, company, empty, clock, admin)  # an empty upsert changes nothing
+    assert counts(report) == expected_counts()
+
+
 def test_replace_keeps_debts_named_by_rejected_rows(
     uow: UnitOfWork, company: Company, clock: FrozenClock, admin: Actor, tmp_path: Path
 ) -> None:

@@ -12,6 +12,8 @@ flat whatever the file size and a crash at any point leaves the previous state.
 - By default one bad row rejects the file: nothing changes but the import record and
   its issues. With `skip_invalid` the good rows are applied and the bad ones recorded.
 - The same file (SHA-256) imported twice is a no-op: the second answer is `duplicate`.
+- A `replace` with no data rows is refused: it is far likelier a truncated upload than
+  an order to cancel the whole portfolio.
 """
 
 from __future__ import annotations
@@ -118,7 +120,8 @@ def import_debts(
     """Import a debts file for `company_id`; see the module docstring for the rules.
 
     Raises `ValidationFailed` when the file cannot be read at all (not CSV/XLSX, no
-    header, a required column missing): then nothing is recorded.
+    header, a required column missing), or is empty in `replace` mode: then nothing is
+    recorded.
     """
     actor.require_write()
     if not actor.can_see(company_id):
@@ -169,6 +172,10 @@ def import_debts(
 def _decide(store: ImportStore, record: DebtImport, ctx: ImportContext, mode: ImportMode) -> None:
     """All or nothing by default: any rejected row leaves the portfolio untouched."""
     record.rows_total, record.rejected = store.stage_counts()
+    if mode is ImportMode.REPLACE and record.rows_total == 0:
+        # A truncated upload looks exactly like this; cancelling the whole portfolio
+        # on its word would be the worst reading of it.
+        raise ValidationFailed("the file has no data rows: a replace would cancel every debt")
     store.record_rejected(record.id)
     if record.rejected and not record.skip_invalid:
         record.status = ImportStatus.REJECTED.value
