@@ -96,7 +96,7 @@ def pg_url(database: str) -> str:
 
 def admin(sql: str) -> None:
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(sql)  # type: ignore[arg-type]
+        conn.execute(sql)
 
 
 def prepare_pg(yesterday: Path) -> float:
@@ -234,9 +234,9 @@ def child_main(url: str, path: Path, profile: str | None) -> None:
         uow, company_id, path, mode=ImportMode.UPSERT, actor=ACTOR, clock=system_clock
     )
     seconds = time.perf_counter() - started
-    if profiler:
+    if profiler and profile:
         profiler.disable()
-        profiler.dump_stats(profile)  # type: ignore[arg-type]
+        profiler.dump_stats(profile)
     engine.dispose()
     counts = {
         k: getattr(report, k)

@@ -13,6 +13,7 @@ import pytest
 
 from recaudo.domain.errors import ValidationFailed
 from recaudo.formats.tabular import (
+    Cell,
     Column,
     CsvTable,
     TableFormat,
@@ -224,7 +225,7 @@ def test_cell_text(value: object, text: str) -> None:
 
 
 def test_csv_written_is_read_back_identically(tmp_path: Path) -> None:
-    rows = [
+    rows: list[list[Cell]] = [
         ["1-9", Decimal("1234.50"), date(2026, 3, 1), 'Plan; móvil, "40 GB"'],
         ["2-7", 5, datetime(2026, 3, 2, 13, 0, tzinfo=UTC), None],
     ]
@@ -241,7 +242,15 @@ def test_csv_written_is_read_back_identically(tmp_path: Path) -> None:
 
 def test_csv_defuses_formulas_but_keeps_signed_numbers() -> None:
     out = io.BytesIO()
-    cells = ['=HYPERLINK("x")', "-500", "+12,5", "-1+2", "@SUM(A1)", "plain", Decimal("-3.5")]
+    cells: list[Cell] = [
+        '=HYPERLINK("x")',
+        "-500",
+        "+12,5",
+        "-1+2",
+        "@SUM(A1)",
+        "plain",
+        Decimal("-3.5"),
+    ]
     write_table(["a", "b", "c", "d", "e", "f", "g"], [cells], "csv", out)
     line = out.getvalue().decode("utf-8-sig").splitlines()[1]
     assert line == """"'=HYPERLINK(""x"")",-500,"+12,5",'-1+2,'@SUM(A1),plain,-3.5"""
