@@ -52,9 +52,11 @@ def test_euro_amounts_with_decimal_commas_become_cents() -> None:
     assert (row[2], row[3], row[7]) == ("NIF", "12345678Z", 1250)
 
 
-def test_short_rows_are_padded_and_trailing_empty_cells_dropped() -> None:
+def test_short_rows_are_padded_but_long_ones_refused_even_with_empty_extra_cells() -> None:
     assert parser().parse(2, GOOD[:5])[7] == 15990
-    assert parser().parse(2, [*GOOD, "", " "])[7] == 15990
+    header = ["rut", "nombre", "id_deuda", "vencimiento", "monto", "concepto"]
+    shifted = ["1-9", "Ana", "F-1", "2026-03-01", "12000", "5", ""]  # from "12000,5" + ""
+    assert parser(header).parse(2, shifted)[11:13] == (None, "row has 7 fields, the header has 6")
 
 
 @pytest.mark.parametrize(

@@ -213,14 +213,12 @@ class DebtRowParser:
     def _fit(self, cells: list[str]) -> list[str]:
         """Pad short rows (writers drop empty trailing cells); keep long ones long.
 
-        Extra cells that are all empty (a trailing separator) are dropped; extra cells
-        with content mean the row does not match the header, e.g. an unquoted `1234,50`
-        in a comma-separated file, and `parse` rejects it rather than shift columns.
+        A row longer than the header does not match it, even if the extra cells are
+        empty: `...,12000,5,` with an unquoted decimal comma and an empty last column
+        would otherwise read as 12000 with concept "5". `check` rejects it instead.
         """
         if len(cells) < self.width:
             return cells + [""] * (self.width - len(cells))
-        if all(not cell.strip() for cell in cells[self.width :]):
-            return cells[: self.width]
         return cells
 
     def _external_id(self, text: str) -> str:
