@@ -18,6 +18,7 @@ def test_parse_at_currency_scale() -> None:
     assert money.parse_amount("141418.79", "COP") == Decimal("141418.79")
     assert money.parse_amount("12,5", "EUR") == Decimal("12.50")
     assert str(money.parse_amount("7", "EUR")) == "7.00"
+    assert money.parse_amount("141418.00", "CLP") == Decimal("141418")  # banks' two-decimal CLP
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ we settle in; no maintained library exposes that table without pulling in a loca
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
@@ -37,31 +38,36 @@ def exponent(currency: str) -> int:
         raise InvalidAmount(f"unsupported currency {currency!r}", currency=currency) from None
 
 
+_AMOUNT = re.compile(r"^(?P<sign>-?)(?P<units>[0-9]{1,16})(?:[.,](?P<decimals>[0-9]{1,4}))?$")
+
+
 def parse_amount(text: str | Decimal | int, currency: str) -> Decimal:
     """Parse an amount as a positive-or-zero Decimal at the currency's scale.
 
-    Accepts `1234.50`, `1234,50` and `1234`; refuses more decimals than the currency has,
-    thousands separators that make the value ambiguous, negatives, NaN and infinities.
+    Text is digits with at most one decimal separator (`1234.50`, `1234,50`, `1234`).
+    Zeros are accepted up to two decimals even for a currency without minor units
+    (banks send CLP as `141418.00`), but never more decimal places than that: `10.000`
+    in CLP reads as ten thousand with a thousands separator, so it is refused rather
+    than taken as ten. Negatives, exponents, NaN and infinities are refused.
     """
     scale = exponent(currency)
-    if isinstance(text, Decimal | int):
-        value = Decimal(text)
+    if isinstance(text, str):
+        match = _AMOUNT.match(text.strip())
+        if match is None:
+            raise InvalidAmount(f"not an amount: {text!r}")
+        decimals = match["decimals"] or ""
+        if len(decimals) > max(scale, 2):
+            raise InvalidAmount(f"{text!r} has more than {scale} decimals for {currency}")
+        value = Decimal(f"{match['sign']}{match['units']}.{decimals or '0'}")
     else:
-        raw = text.strip().replace(" ", "")
-        if "," in raw and "." not in raw:
-            raw = raw.replace(",", ".")
-        try:
-            value = Decimal(raw)
-        except InvalidOperation:
-            raise InvalidAmount(f"not an amount: {text!r}") from None
-    if not value.is_finite():
-        raise InvalidAmount(f"not an amount: {text!r}")
+        value = Decimal(text)
+        if not value.is_finite():
+            raise InvalidAmount(f"not an amount: {text!r}")
     if value < 0:
         raise InvalidAmount(f"negative amount: {text!r}")
     if value.adjusted() >= 15:  # checked before quantize, which fails on huge exponents
         raise InvalidAmount(f"amount too large: {text!r}")
-    quantum = Decimal(1).scaleb(-scale)
-    quantized = value.quantize(quantum, rounding=ROUND_HALF_EVEN)
+    quantized = value.quantize(Decimal(1).scaleb(-scale), rounding=ROUND_HALF_EVEN)
     if quantized != value:
         raise InvalidAmount(f"{text!r} has more than {scale} decimals for {currency}")
     if quantized.scaleb(scale) >= MAX_MINOR:
