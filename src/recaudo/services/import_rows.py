@@ -272,8 +272,8 @@ class DebtRowParser:
             except InvalidAmount as exc:
                 raise _Reject("amount", exc.message) from None
             if _typed_decimals(value) > self._scale:
-                # parse_amount takes `10.000` as 10 pesos when the file means ten
-                # thousand: in a file, digits beyond the currency's are never accepted.
+                # parse_amount lets bank channels send zero decimals (`141418.00` CLP);
+                # a file is held stricter: no digits beyond the currency's, not even zeros.
                 decimals = f"more than {self._scale} decimals for {self._currency}"
                 raise _Reject("amount", f"{value!r} has {decimals}")
         if minor == 0:
