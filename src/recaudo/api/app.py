@@ -22,7 +22,7 @@ DESCRIPTION = f"""
 The admin REST API of Recaudo, the collections hub.
 
 **Authentication**: `Authorization: Bearer <api key>`. Keys are issued with
-`recaudo api-key issue`; each is bound to one company and one role: `admin`,
+`recaudo apikey create`; each is bound to one company and one role: `admin`,
 `operator`, or `auditor` (read-only: GET only). A key never sees another company's
 data: other companies' objects answer 404.
 

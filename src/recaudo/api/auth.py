@@ -23,7 +23,7 @@ bearer = HTTPBearer(
     auto_error=False,
     bearerFormat="rk_<prefix>_<secret>",
     description=(
-        "An API key issued with `recaudo api-key issue`. Each key is bound to one company "
+        "An API key issued with `recaudo apikey create`. Each key is bound to one company "
         "and one role: `admin`, `operator` or `auditor` (read-only)."
     ),
 )
