@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import RedirectResponse
+from fastapi_offline import FastAPIOffline
 
 import recaudo
 from recaudo.api.errors import ProblemGuard, install_error_handlers
@@ -17,6 +18,9 @@ from recaudo.bootstrap import Container
 PREFIX = "/api/v1"
 DOCS_URL = "/api/docs"
 OPENAPI_URL = "/api/openapi.json"
+# Swagger UI's script and style are served from the package, never from a CDN: the
+# docs page must work on a machine without Internet access.
+DOCS_ASSETS_URL = "/api/docs-assets"
 
 DESCRIPTION = f"""
 The admin REST API of Recaudo, the collections hub.
@@ -40,13 +44,14 @@ previous pages.
 
 
 def create_app(container: Container) -> FastAPI:
-    app = FastAPI(
+    app = FastAPIOffline(
         title="Recaudo admin API",
         version=recaudo.__version__,
         description=DESCRIPTION,
         docs_url=DOCS_URL,
         redoc_url=None,
         openapi_url=OPENAPI_URL,
+        static_url=DOCS_ASSETS_URL,
     )
     app.state.container = container
     install_error_handlers(app)
