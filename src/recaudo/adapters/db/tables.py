@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, time
 from typing import Any
 
 from sqlalchemy import (
@@ -16,6 +16,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    Time,
     UniqueConstraint,
     text,
 )
@@ -50,6 +51,10 @@ class Company(Base):
     currency: Mapped[str] = mapped_column(String(3))
     timezone: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # An operator marks a company unavailable for maintenance: channels answer "not
+    # available" and every such answer is an incident.
+    available: Mapped[bool] = mapped_column(Boolean, server_default=text("true"), default=True)
+    unavailable_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class ApiKey(Base):
@@ -129,6 +134,9 @@ class Payment(Base):
     reversed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     recorded_by: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Set for payments that came through a bank channel agreement.
+    agreement_id: Mapped[int | None] = mapped_column(ForeignKey("channel_agreements.id"))
+    accounting_date: Mapped[date | None] = mapped_column(Date)
 
     allocations: Mapped[list[Allocation]] = relationship(
         lazy="selectin", order_by="Allocation.id", back_populates="payment"
@@ -225,3 +233,158 @@ class ImportIssue(Base):
     debt_external_id: Mapped[str | None] = mapped_column(String(64))
     reason: Mapped[str] = mapped_column(Text)
     raw: Mapped[str | None] = mapped_column(Text)
+
+
+class CompanyHoliday(Base):
+    """A non-business day a company adds to its country's public and bank holidays."""
+
+    __tablename__ = "company_holidays"
+    __table_args__ = (UniqueConstraint("company_id", "day"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"))
+    day: Mapped[date] = mapped_column(Date)
+    name: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ChannelAgreement(Base):
+    """A company's agreement (convenio) with one bank channel, and its credential."""
+
+    __tablename__ = "channel_agreements"
+    __table_args__ = (UniqueConstraint("company_id", "bank", "channel"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"))
+    bank: Mapped[str] = mapped_column(String(32))  # bancoestado
+    channel: Mapped[str] = mapped_column(String(32))  # caja-vecina | internet
+    convenio: Mapped[str] = mapped_column(String(20))
+    voucher_name: Mapped[str | None] = mapped_column(String(100))
+    cutoff: Mapped[time] = mapped_column(Time)
+    secret_prefix: Mapped[str] = mapped_column(String(16), unique=True)
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    allow_query_token: Mapped[bool] = mapped_column(Boolean)
+    ip_allowlist: Mapped[list[str] | None] = mapped_column(JSON)
+    enabled: Mapped[bool] = mapped_column(Boolean)
+    errors_as_http_200: Mapped[bool] = mapped_column(Boolean)
+    quote_ttl_seconds: Mapped[int] = mapped_column(Integer)
+    passthrough_url: Mapped[str | None] = mapped_column(String(500))
+    passthrough_timeout_ms: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Quote(Base):
+    """What a debt query offered under one `transaccion`: the debts and their total."""
+
+    __tablename__ = "quotes"
+    __table_args__ = (UniqueConstraint("company_id", "transaction_id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"))
+    agreement_id: Mapped[int] = mapped_column(ForeignKey("channel_agreements.id"))
+    transaction_id: Mapped[str] = mapped_column(String(40))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    debts: Mapped[list[str]] = mapped_column(JSON)  # the company's own debt ids offered
+    total_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    due_date: Mapped[date] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class PaymentException(Base):
+    """Money a channel collected that did not match what it paid for: a person decides."""
+
+    __tablename__ = "payment_exceptions"
+    __table_args__ = (Index("ix_payment_exceptions_company_status", "company_id", "status"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"))
+    payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id"), unique=True)
+    reason: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))  # open | resolved
+    resolution: Mapped[str | None] = mapped_column(String(16))  # applied | credit | refunded
+    comment: Mapped[str | None] = mapped_column(Text)
+    resolved_by: Mapped[str | None] = mapped_column(String(100))
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Incident(Base):
+    """A time a channel was told the company is unavailable, or something failed inside."""
+
+    __tablename__ = "incidents"
+    __table_args__ = (Index("ix_incidents_company_time", "company_id", "occurred_at"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"))
+    agreement_id: Mapped[int | None] = mapped_column(ForeignKey("channel_agreements.id"))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    kind: Mapped[str] = mapped_column(String(32))  # unavailable | internal_error | passthrough_down
+    cause: Mapped[str] = mapped_column(Text)
+
+
+class WebhookEndpoint(Base):
+    """The company's own URL that receives signed payment events.
+
+    The signing secret is kept as is (not hashed): Recaudo must sign with it. It is shown
+    once at creation and never logged or returned again.
+    """
+
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"), index=True)
+    url: Mapped[str] = mapped_column(String(500))
+    secret: Mapped[str] = mapped_column(String(100))
+    enabled: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class OutboxEvent(Base):
+    """An event written in the same transaction as the change it reports."""
+
+    __tablename__ = "outbox_events"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"), index=True)
+    event_type: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class WebhookDelivery(Base):
+    """One event to one endpoint, retried with backoff until the endpoint answers 2xx."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("event_id", "endpoint_id"),
+        Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"), index=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("outbox_events.id"))
+    endpoint_id: Mapped[int] = mapped_column(ForeignKey("webhook_endpoints.id"))
+    status: Mapped[str] = mapped_column(String(16))  # pending | delivered | failed
+    attempts: Mapped[int] = mapped_column(Integer)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class WebhookAttempt(Base):
+    """Each try of a delivery, kept for the log the company's operators read."""
+
+    __tablename__ = "webhook_attempts"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("webhook_deliveries.id"), index=True)
+    attempted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    duration_ms: Mapped[int] = mapped_column(Integer)
