@@ -31,7 +31,7 @@ from recaudo.domain.errors import (
     ValidationFailed,
 )
 from recaudo.domain.payments import OFFICE_CHANNEL, PaymentMethod, PaymentStatus
-from recaudo.services import audit
+from recaudo.services import audit, outbox
 from recaudo.services.balances import paid_by_debt
 from recaudo.services.context import Actor, Clock
 from recaudo.services.queries import payment_view
@@ -292,6 +292,7 @@ def _allocate(
         entity_id=payment.id,
         after=after,
     )
+    outbox.payment_event(uow, payment, outbox.PAYMENT_APPLIED, clock)
 
 
 def _payment_snapshot(payment: Payment, company: Company) -> dict[str, object]:
@@ -337,6 +338,7 @@ def reverse_payment(
         uow.session.flush()
         if was_applied:
             _restore_debts(uow, payment, actor=actor, clock=clock)
+            outbox.payment_event(uow, payment, outbox.PAYMENT_REVERSED, clock)
         audit.record(
             uow,
             actor=actor,

@@ -1,0 +1,115 @@
+"""The outbox: events written in the same transaction as the change they report.
+
+`add_event` is called inside a use case's unit of work; the event and one pending
+delivery per enabled webhook endpoint of the company commit or roll back with the
+change itself. Sending happens later, outside any business transaction
+(`services.webhooks.deliver_due`), so a company system that is down delays nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from recaudo.adapters.db.tables import (
+    Allocation,
+    Company,
+    CreditEntry,
+    Customer,
+    Debt,
+    OutboxEvent,
+    Payment,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
+from recaudo.adapters.db.uow import UnitOfWork
+from recaudo.domain import money
+from recaudo.services.context import Clock
+
+PAYMENT_APPLIED = "payment.applied"
+PAYMENT_REVERSED = "payment.reversed"
+EVENT_TYPES = (PAYMENT_APPLIED, PAYMENT_REVERSED)
+
+
+def add_event(
+    uow: UnitOfWork, company_id: int, event_type: str, payload: dict[str, Any], clock: Clock
+) -> OutboxEvent:
+    """Record an event and a pending delivery per enabled endpoint, in the caller's transaction."""
+    now = clock()
+    event = OutboxEvent(
+        company_id=company_id, event_type=event_type, payload=payload, created_at=now
+    )
+    uow.session.add(event)
+    uow.session.flush()
+    endpoints = uow.session.scalars(
+        select(WebhookEndpoint.id)
+        .where(WebhookEndpoint.company_id == company_id, WebhookEndpoint.enabled.is_(True))
+        .order_by(WebhookEndpoint.id)
+    ).all()
+    for endpoint_id in endpoints:
+        uow.session.add(
+            WebhookDelivery(
+                company_id=company_id,
+                event_id=event.id,
+                endpoint_id=endpoint_id,
+                status="pending",
+                attempts=0,
+                next_attempt_at=now,
+                created_at=now,
+            )
+        )
+    uow.session.flush()
+    return event
+
+
+def payment_payload(uow: UnitOfWork, payment: Payment) -> dict[str, Any]:
+    """What a company's system needs to reconcile a payment, read inside the transaction."""
+    session = uow.session
+    currency = payment.currency
+    company = session.get(Company, payment.company_id)
+    assert company is not None
+    customer = session.get(Customer, payment.customer_id) if payment.customer_id else None
+    allocations = session.execute(
+        select(Debt.external_id, Allocation.amount_minor)
+        .join(Debt, Debt.id == Allocation.debt_id)
+        .where(Allocation.payment_id == payment.id)
+        .order_by(Allocation.id)
+    ).all()
+    credit = sum(
+        session.scalars(
+            select(CreditEntry.amount_minor).where(
+                CreditEntry.payment_id == payment.id, CreditEntry.reason == "overpayment"
+            )
+        )
+    )
+    return {
+        "payment_id": payment.id,
+        "company": company.slug,
+        "customer": None
+        if customer is None
+        else {
+            "id_type": customer.id_type,
+            "national_id": customer.national_id,
+            "name": customer.name,
+        },
+        "amount": str(money.from_minor(payment.amount_minor, currency)),
+        "currency": currency,
+        "channel": payment.channel,
+        "method": payment.method,
+        "external_id": payment.external_id,
+        "status": payment.status,
+        "paid_at": payment.paid_at.isoformat(),
+        "allocations": [
+            {"debt_id": debt_id, "amount": str(money.from_minor(amount, currency))}
+            for debt_id, amount in allocations
+        ],
+        "credit": str(money.from_minor(credit, currency)),
+        "reversal_reason": payment.reversal_reason,
+    }
+
+
+def payment_event(uow: UnitOfWork, payment: Payment, event_type: str, clock: Clock) -> None:
+    """`add_event` for a payment that was applied or reversed in this transaction."""
+    uow.session.flush()
+    add_event(uow, payment.company_id, event_type, payment_payload(uow, payment), clock)
