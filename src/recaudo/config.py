@@ -20,6 +20,10 @@ class Settings(BaseSettings):
     data_dir: Path = Path("var")
     log_level: str = "INFO"
     demo_customers: int = 1000
+    # Webhook deliveries give up (status `failed`) after this many attempts.
+    webhook_max_attempts: int = 15
+    # `recaudo serve` runs background jobs (webhook deliveries) in-process when true.
+    jobs_enabled: bool = True
 
 
 @lru_cache(maxsize=1)
