@@ -45,6 +45,10 @@ def _payment(
         "recorded_by": api.label("acme_admin"),
         "created_at": TIMESTAMP,
         "allocations": [],
+        "agreement_id": None,
+        "agreement_channel": None,
+        "transaccion": None,
+        "accounting_date": None,
     }
     body.update(over)
     return body

@@ -251,6 +251,14 @@ class PaymentOut(BaseModel):
     recorded_by: str
     created_at: UtcDatetime
     allocations: list[AllocationOut]
+    agreement_id: int | None = Field(description="The bank channel agreement, if any.")
+    agreement_channel: str | None = Field(description="`caja-vecina` or `internet`.")
+    transaccion: str | None = Field(
+        description="The bank's transaction id (`transaccion`) for bank channel payments."
+    )
+    accounting_date: date | None = Field(
+        description="The business day the payment belongs to (bank cut-off applied)."
+    )
 
     @classmethod
     def of(cls, view: PaymentView) -> PaymentOut:
@@ -276,6 +284,10 @@ class PaymentOut(BaseModel):
             "recorded_by": view.recorded_by,
             "created_at": view.created_at,
             "allocations": [AllocationOut.of(a) for a in view.allocations],
+            "agreement_id": view.agreement_id,
+            "agreement_channel": view.agreement_channel,
+            "transaccion": view.external_id if view.agreement_id is not None else None,
+            "accounting_date": view.accounting_date,
         }
 
 

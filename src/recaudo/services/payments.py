@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -59,6 +60,20 @@ class ApplyPayment:
     debts: tuple[str, ...] = ()
     paid_at: datetime | None = None
     strict: bool = True
+    # A bank channel: its agreement, the payment's accounting date, and `partial`: named
+    # debts that cannot take money are skipped, the others paid, the rest becomes credit.
+    agreement_id: int | None = None
+    accounting_date: date | None = None
+    partial: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """What a payment found under its locks: for a caller's `before_commit` check."""
+
+    payment: Payment
+    skipped: tuple[str, ...]  # named debts that could not take money
+    credit_minor: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,13 +154,27 @@ def _named_debts(uow: UnitOfWork, cmd: ApplyPayment) -> list[Debt]:
     return [by_ref[ref] for ref in cmd.debts]
 
 
-def apply_payment(uow: UnitOfWork, cmd: ApplyPayment, *, actor: Actor, clock: Clock) -> Applied:
-    """Apply a payment exactly once; what no debt can take becomes customer credit."""
+BeforeCommit = Callable[[UnitOfWork, Settled], None]
+
+
+def apply_payment(
+    uow: UnitOfWork,
+    cmd: ApplyPayment,
+    *,
+    actor: Actor,
+    clock: Clock,
+    before_commit: BeforeCommit | None = None,
+) -> Applied:
+    """Apply a payment exactly once; what no debt can take becomes customer credit.
+
+    `before_commit` runs in the same transaction once the money is allocated (a channel
+    records its exception there, so that payment and exception commit together).
+    """
     actor.require_write()
     if not actor.can_see(cmd.company_id):
         raise NotFound(f"no company {cmd.company_id}")
     try:
-        return _apply(uow, cmd, actor=actor, clock=clock)
+        return _apply(uow, cmd, actor=actor, clock=clock, before_commit=before_commit)
     except IntegrityError:
         # Two requests with one transaction id raced past the lookup: the loser replays.
         with uow:
@@ -156,7 +185,14 @@ def apply_payment(uow: UnitOfWork, cmd: ApplyPayment, *, actor: Actor, clock: Cl
             return _replay(uow, existing, _fingerprint(cmd, _validate(cmd, company)))
 
 
-def _apply(uow: UnitOfWork, cmd: ApplyPayment, *, actor: Actor, clock: Clock) -> Applied:
+def _apply(
+    uow: UnitOfWork,
+    cmd: ApplyPayment,
+    *,
+    actor: Actor,
+    clock: Clock,
+    before_commit: BeforeCommit | None,
+) -> Applied:
     with uow:
         company = uow.session.get(Company, cmd.company_id)
         if company is None:
@@ -194,13 +230,18 @@ def _apply(uow: UnitOfWork, cmd: ApplyPayment, *, actor: Actor, clock: Clock) ->
             status=PaymentStatus.APPLIED.value,
             recorded_by=actor.label,
             created_at=now,
+            agreement_id=cmd.agreement_id,
+            accounting_date=cmd.accounting_date,
         )
         unpayable = [d.external_id for d in debts if DebtStatus(d.status) not in PAYABLE]
-        if unpayable and cmd.strict:
+        credit = 0
+        if unpayable and cmd.partial:
+            debts = [d for d in debts if DebtStatus(d.status) in PAYABLE]
+        elif unpayable and cmd.strict:
             raise DebtNotPayable(f"debt {unpayable[0]!r} cannot take payments", field="debts")
         uow.session.add(payment)
         uow.session.flush()
-        if unpayable:
+        if unpayable and not cmd.partial:
             payment.status = PaymentStatus.EXCEPTION.value
             payment.exception_reason = f"debt {unpayable[0]!r} cannot take payments"
             audit.record(
@@ -214,7 +255,11 @@ def _apply(uow: UnitOfWork, cmd: ApplyPayment, *, actor: Actor, clock: Clock) ->
                 after=_payment_snapshot(payment, company),
             )
         else:
-            _allocate(uow, payment, debts, in_given_order=bool(cmd.debts), actor=actor, clock=clock)
+            credit = _allocate(
+                uow, payment, debts, in_given_order=bool(cmd.debts), actor=actor, clock=clock
+            )
+        if before_commit is not None:
+            before_commit(uow, Settled(payment, tuple(unpayable), credit))
         uow.commit()
         return Applied(payment_view(uow.session, payment), replayed=False)
 
@@ -227,7 +272,8 @@ def _allocate(
     in_given_order: bool,
     actor: Actor,
     clock: Clock,
-) -> None:
+) -> int:
+    """Allocate the payment and record its credit; returns the credit (minor units)."""
     paid = paid_by_debt(uow.session, (d.id for d in debts))
     balances = [
         DebtBalance(d.id, d.due_date, d.amount_minor, paid.get(d.id, 0), DebtStatus(d.status))
@@ -293,6 +339,7 @@ def _allocate(
         after=after,
     )
     outbox.payment_event(uow, payment, outbox.PAYMENT_APPLIED, clock)
+    return plan.credit
 
 
 def _payment_snapshot(payment: Payment, company: Company) -> dict[str, object]:

@@ -9,7 +9,15 @@ from datetime import date, datetime
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
-from recaudo.adapters.db.tables import AuditEvent, Company, CreditEntry, Customer, Debt, Payment
+from recaudo.adapters.db.tables import (
+    AuditEvent,
+    ChannelAgreement,
+    Company,
+    CreditEntry,
+    Customer,
+    Debt,
+    Payment,
+)
 from recaudo.adapters.db.uow import UnitOfWork
 from recaudo.domain import ids, money
 from recaudo.domain.debts import PAYABLE, DebtStatus
@@ -301,6 +309,13 @@ def payment_view(session: Session, payment: Payment) -> PaymentView:
             CreditEntry.payment_id == payment.id, CreditEntry.reason == "overpayment"
         )
     )
+    agreement_channel = (
+        session.scalar(
+            select(ChannelAgreement.channel).where(ChannelAgreement.id == payment.agreement_id)
+        )
+        if payment.agreement_id is not None
+        else None
+    )
     return PaymentView(
         id=payment.id,
         customer_id=payment.customer_id,
@@ -322,6 +337,9 @@ def payment_view(session: Session, payment: Payment) -> PaymentView:
             AllocationView(a.debt_id, refs[a.debt_id], money.from_minor(a.amount_minor, currency))
             for a in payment.allocations
         ],
+        agreement_id=payment.agreement_id,
+        agreement_channel=agreement_channel,
+        accounting_date=payment.accounting_date,
     )
 
 

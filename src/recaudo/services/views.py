@@ -89,6 +89,10 @@ class PaymentView:
     recorded_by: str
     created_at: datetime
     allocations: list[AllocationView] = field(default_factory=list)
+    # Bank channel payments: the agreement (and its channel) and the accounting date.
+    agreement_id: int | None = None
+    agreement_channel: str | None = None
+    accounting_date: date | None = None
 
 
 @dataclass(frozen=True, slots=True)
