@@ -1,0 +1,500 @@
+"""Online collection through a bank channel: the debt query and the payment notification.
+
+Contract-neutral: the channel package (`recaudo.channels.bancoestado`) parses the bank's
+request into these calls and maps their results and errors to the bank's codes.
+
+- `authenticate` finds the agreement a request speaks for and checks its credential.
+- `query_debts` offers the customer's oldest-due open debts (at most five: the bank's
+  settlement carries no more per payment) and records the quote under a new transaction
+  id, valid for the agreement's quote time.
+- `notify_payment` records the payment for a transaction exactly once. Money the bank
+  collected is never refused: a payment that no longer matches its quote (debts paid or
+  cancelled meanwhile, another total, a transaction never quoted, an unknown customer)
+  is allocated as far as it can be, the rest is credit, and an exception says why.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from recaudo.adapters.db.tables import ChannelAgreement, Company, Customer, Debt, Payment, Quote
+from recaudo.adapters.db.uow import UnitOfWork
+from recaudo.domain import ids, money
+from recaudo.domain.debts import PAYABLE
+from recaudo.domain.errors import (
+    Conflict,
+    InvalidNationalId,
+    NotFound,
+    RecaudoError,
+    Unauthenticated,
+    ValidationFailed,
+)
+from recaudo.domain.payments import PaymentMethod, PaymentStatus
+from recaudo.services import audit, incidents
+from recaudo.services.agreements import BANK, check_credentials, secret_prefix
+from recaudo.services.balances import paid_per_debt
+from recaudo.services.calendar import accounting_date_of
+from recaudo.services.context import Actor, Clock, Role
+from recaudo.services.exceptions import Reason, raise_exception
+from recaudo.services.payments import ApplyPayment, Settled, apply_payment
+
+MAX_DEBTS_PER_PAYMENT = 5
+_RUT_BODY = re.compile(r"^[0-9]{1,8}$")
+_METHODS = {"caja-vecina": PaymentMethod.CASH, "internet": PaymentMethod.BANK_DEBIT}
+
+
+class CustomerNotFound(NotFound):
+    code = "customer_not_found"
+
+
+class NothingOwed(NotFound):
+    code = "nothing_owed"
+
+
+class CompanyUnavailable(RecaudoError):
+    code = "company_unavailable"
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """The agreement a channel request speaks for, with what the request needs of it."""
+
+    agreement_id: int
+    company_id: int
+    channel: str
+    enabled: bool
+    errors_as_http_200: bool
+    quote_ttl_seconds: int
+    cutoff: time
+    company_available: bool
+    unavailable_reason: str | None
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(f"channel:{BANK}:{self.agreement_id}", Role.OPERATOR, self.company_id)
+
+
+@dataclass(frozen=True, slots=True)
+class AgreementLookup:
+    """What a request's URL says about its agreement, before the credential is checked."""
+
+    errors_as_http_200: bool
+    caller: Caller | None
+    secret_hash: str | None
+    ip_allowlist: list[str] | None
+
+
+def find_agreement(
+    uow: UnitOfWork, company_slug: str, channel: str | None, secret: str | None
+) -> AgreementLookup:
+    """The agreement named by the URL (bank shapes) or by the secret's prefix (canonical)."""
+    stmt = (
+        select(
+            ChannelAgreement.id,
+            ChannelAgreement.company_id,
+            ChannelAgreement.channel,
+            ChannelAgreement.enabled,
+            ChannelAgreement.errors_as_http_200,
+            ChannelAgreement.quote_ttl_seconds,
+            ChannelAgreement.cutoff,
+            ChannelAgreement.secret_hash,
+            ChannelAgreement.ip_allowlist,
+            Company.available,
+            Company.unavailable_reason,
+        )
+        .join(Company, Company.id == ChannelAgreement.company_id)
+        .where(Company.slug == company_slug, ChannelAgreement.bank == BANK)
+    )
+    if channel is not None:
+        stmt = stmt.where(ChannelAgreement.channel == channel)
+    else:
+        prefix = secret_prefix(secret or "")
+        if prefix is None:
+            return AgreementLookup(True, None, None, None)
+        stmt = stmt.where(ChannelAgreement.secret_prefix == prefix)
+    row = uow.session.execute(stmt).first()
+    if row is None:
+        return AgreementLookup(True, None, None, None)
+    caller = Caller(
+        agreement_id=row.id,
+        company_id=row.company_id,
+        channel=row.channel,
+        enabled=row.enabled,
+        errors_as_http_200=row.errors_as_http_200,
+        quote_ttl_seconds=row.quote_ttl_seconds,
+        cutoff=row.cutoff,
+        company_available=row.available,
+        unavailable_reason=row.unavailable_reason,
+    )
+    return AgreementLookup(row.errors_as_http_200, caller, row.secret_hash, row.ip_allowlist)
+
+
+def authenticate(lookup: AgreementLookup, secret: str | None, client_ip: str | None) -> Caller:
+    """The caller, or `Unauthenticated`: the same error whatever was wrong."""
+    if lookup.caller is None or lookup.secret_hash is None:
+        raise Unauthenticated("missing or wrong channel credential")
+    check_credentials(lookup.secret_hash, lookup.ip_allowlist, secret, client_ip)
+    return lookup.caller
+
+
+def rut_candidates(raw: str) -> tuple[str, ...]:
+    """The compact RUTs `raw` may mean: with its check digit, or a bare body without one.
+
+    `12.345.678-5`, `12345678-5`, `123456785` carry the check digit (a wrong one is
+    refused); a body of up to eight digits that is not itself a valid RUT is read as a
+    RUT typed without its check digit.
+    """
+    text = raw.strip()
+    if not text or len(text) > 30:
+        raise InvalidNationalId("RUT must have 1 to 30 characters")
+    found: list[str] = []
+    try:
+        found.append(ids.normalize(ids.IdType.RUT, text).value)
+    except InvalidNationalId:
+        if "-" in text:
+            raise
+    body = text.replace(".", "")
+    if _RUT_BODY.match(body) and body.lstrip("0"):
+        digits = body.lstrip("0")
+        found.append(digits + ids.rut_check_digit(digits))
+    if not found:
+        raise InvalidNationalId("not a RUT")
+    return tuple(dict.fromkeys(found))
+
+
+def _customer(uow: UnitOfWork, company_id: int, candidates: tuple[str, ...]) -> Customer | None:
+    rows = {
+        c.national_id: c
+        for c in uow.session.scalars(
+            select(Customer).where(
+                Customer.company_id == company_id,
+                Customer.id_type == ids.IdType.RUT.value,
+                Customer.national_id.in_(candidates),
+            )
+        )
+    }
+    return next((rows[c] for c in candidates if c in rows), None)
+
+
+def _formatted(compact: str) -> str:
+    return f"{compact[:-1]}-{compact[-1]}"
+
+
+@dataclass(frozen=True, slots=True)
+class OfferedDebt:
+    debt_id: str
+    amount: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Quoted:
+    transaction_id: str
+    rut: str  # with hyphen and check digit, no dots
+    name: str
+    due_date: date
+    debts: list[OfferedDebt]
+    total: Decimal
+    currency: str
+
+
+def _refuse_if_unavailable(uow: UnitOfWork, caller: Caller, clock: Clock) -> None:
+    if not caller.enabled:
+        incidents.record_incident(
+            uow,
+            caller.company_id,
+            caller.agreement_id,
+            incidents.AGREEMENT_DISABLED,
+            "debt query on a disabled agreement",
+            clock,
+        )
+        raise CompanyUnavailable("this agreement is disabled")
+    if not caller.company_available:
+        incidents.record_incident(
+            uow,
+            caller.company_id,
+            caller.agreement_id,
+            incidents.UNAVAILABLE,
+            f"debt query while unavailable: {caller.unavailable_reason or 'no reason given'}",
+            clock,
+        )
+        raise CompanyUnavailable("the company is not available")
+
+
+def query_debts(uow: UnitOfWork, caller: Caller, raw_rut: str, *, clock: Clock) -> Quoted:
+    """Offer the customer's oldest-due open debts (at most five) and record the quote."""
+    _refuse_if_unavailable(uow, caller, clock)
+    candidates = rut_candidates(raw_rut)
+    with uow:
+        customer = _customer(uow, caller.company_id, candidates)
+        if customer is None:
+            raise CustomerNotFound("no customer with this RUT")
+        paid = paid_per_debt()
+        open_minor = Debt.amount_minor - func.coalesce(paid.c.paid_minor, 0)
+        rows = uow.session.execute(
+            select(Debt.external_id, Debt.due_date, Debt.currency, open_minor.label("open"))
+            .outerjoin(paid, paid.c.debt_id == Debt.id)
+            .where(
+                Debt.customer_id == customer.id,
+                Debt.status.in_([s.value for s in PAYABLE]),
+                open_minor > 0,
+            )
+            .order_by(Debt.due_date, Debt.id)
+            .limit(MAX_DEBTS_PER_PAYMENT)
+        ).all()
+        if not rows:
+            raise NothingOwed("this customer owes nothing")
+        currency = rows[0].currency
+        total_minor = sum(int(r.open) for r in rows)
+        now = clock()
+        transaction_id = str(uuid.uuid4())
+        due = min(r.due_date for r in rows)
+        uow.session.add(
+            Quote(
+                company_id=caller.company_id,
+                agreement_id=caller.agreement_id,
+                transaction_id=transaction_id,
+                customer_id=customer.id,
+                debts=[r.external_id for r in rows],
+                total_minor=total_minor,
+                currency=currency,
+                due_date=due,
+                created_at=now,
+                expires_at=now + timedelta(seconds=caller.quote_ttl_seconds),
+            )
+        )
+        uow.commit()
+        return Quoted(
+            transaction_id=transaction_id,
+            rut=_formatted(customer.national_id),
+            name=customer.name,
+            due_date=due,
+            debts=[
+                OfferedDebt(r.external_id, money.from_minor(int(r.open), currency)) for r in rows
+            ],
+            total=money.from_minor(total_minor, currency),
+            currency=currency,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """A payment the bank collected, as the channel understood it."""
+
+    transaction_id: str
+    raw_rut: str
+    paid_at_local: datetime  # naive, the company's local time
+    total: str
+    debts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Notified:
+    payment_id: int
+    replayed: bool
+    exception_reason: str | None = None
+    accounting_date: date | None = None
+
+
+@dataclass(slots=True)
+class _Check:
+    """What is already known to be wrong before the payment is applied."""
+
+    reasons: list[tuple[Reason, str]] = field(default_factory=list)
+    quote_total: int | None = None
+
+
+def _existing(uow: UnitOfWork, company_id: int, transaction_id: str) -> Payment | None:
+    return uow.session.scalar(
+        select(Payment).where(
+            Payment.company_id == company_id,
+            Payment.channel == BANK,
+            Payment.external_id == transaction_id,
+        )
+    )
+
+
+def notify_payment(
+    uow: UnitOfWork, caller: Caller, note: Notification, *, clock: Clock
+) -> Notified:
+    """Record the payment of `note` once; a replay changes nothing and answers the same."""
+    transaction_id = note.transaction_id.strip()
+    if not transaction_id or len(transaction_id) > 40:
+        raise ValidationFailed("transaccion must have 1 to 40 characters", field="transaccion")
+    with uow:
+        if (done := _existing(uow, caller.company_id, transaction_id)) is not None:
+            return Notified(done.id, True, done.exception_reason, done.accounting_date)
+        company = uow.session.get(Company, caller.company_id)
+        assert company is not None
+        amount = money.parse_amount(note.total, company.currency)
+        amount_minor = money.to_minor(amount, company.currency)
+        if amount_minor <= 0:
+            raise ValidationFailed("total must be greater than zero", field="total")
+        paid_at = note.paid_at_local.replace(tzinfo=ZoneInfo(company.timezone)).astimezone(UTC)
+        accounting = accounting_date_of(uow, company, paid_at, caller.cutoff)
+        quote = uow.session.scalar(
+            select(Quote).where(
+                Quote.company_id == caller.company_id, Quote.transaction_id == transaction_id
+            )
+        )
+        try:
+            by_rut = _customer(uow, caller.company_id, rut_candidates(note.raw_rut))
+        except InvalidNationalId:
+            by_rut = None
+        check = _Check()
+        currency = company.currency
+        if quote is not None:
+            customer_id: int | None = quote.customer_id
+            debts = tuple(quote.debts)
+            check.quote_total = quote.total_minor
+            if by_rut is None or by_rut.id != quote.customer_id:
+                check.reasons.append(
+                    (Reason.CUSTOMER_MISMATCH, "rut_cliente is not the quoted customer's")
+                )
+            if amount_minor != quote.total_minor:
+                quoted = money.from_minor(quote.total_minor, currency)
+                check.reasons.append(
+                    (Reason.AMOUNT_MISMATCH, f"paid {amount} but the quote was for {quoted}")
+                )
+        else:
+            customer_id = by_rut.id if by_rut is not None else None
+            debts = _own_debts(uow, caller.company_id, customer_id, note.debts)
+            check.reasons.append(
+                (Reason.UNKNOWN_TRANSACTION, f"transaccion {transaction_id} was never quoted")
+            )
+        if customer_id is None:
+            return _record_unmatched(
+                uow, caller, transaction_id, amount_minor, currency, paid_at, accounting, clock
+            )
+
+    def before_commit(uow: UnitOfWork, settled: Settled) -> None:
+        reasons = list(check.reasons)
+        if settled.skipped:
+            reasons.append(
+                (
+                    Reason.DEBTS_NOT_PAYABLE,
+                    "no longer payable (paid or cancelled meanwhile): "
+                    + ", ".join(settled.skipped),
+                )
+            )
+        if settled.credit_minor and not reasons:
+            reasons.append((Reason.DEBTS_CHANGED, "the quoted debts owe less than the quote"))
+        if not reasons:
+            return
+        detail = "; ".join(text for _, text in reasons)
+        detail += f"; credited {money.from_minor(settled.credit_minor, currency)}"
+        raise_exception(
+            uow, settled.payment, reasons[0][0], detail, actor=caller.actor, clock=clock
+        )
+        settled.payment.exception_reason = reasons[0][0].value
+
+    cmd = ApplyPayment(
+        company_id=caller.company_id,
+        customer_id=customer_id,
+        amount=amount,
+        method=_METHODS.get(caller.channel, PaymentMethod.OTHER),
+        external_id=transaction_id,
+        channel=BANK,
+        debts=debts,
+        paid_at=paid_at,
+        strict=False,
+        partial=True,
+        agreement_id=caller.agreement_id,
+        accounting_date=accounting,
+    )
+    try:
+        applied = apply_payment(
+            uow, cmd, actor=caller.actor, clock=clock, before_commit=before_commit
+        )
+    except Conflict:
+        # The same transaccion with another body: the bank's payment is the first one.
+        with uow:
+            done = _existing(uow, caller.company_id, transaction_id)
+            if done is None:
+                raise
+            return Notified(done.id, True, done.exception_reason, done.accounting_date)
+    view = applied.payment
+    return Notified(view.id, applied.replayed, view.exception_reason, view.accounting_date)
+
+
+def _own_debts(
+    uow: UnitOfWork, company_id: int, customer_id: int | None, refs: tuple[str, ...]
+) -> tuple[str, ...]:
+    """The named debts if they are all the customer's; otherwise none (oldest due first)."""
+    if customer_id is None or not refs or len(set(refs)) != len(refs):
+        return ()
+    found = set(
+        uow.session.scalars(
+            select(Debt.external_id).where(
+                Debt.company_id == company_id,
+                Debt.customer_id == customer_id,
+                Debt.external_id.in_(refs),
+            )
+        )
+    )
+    return refs if found == set(refs) else ()
+
+
+def _record_unmatched(
+    uow: UnitOfWork,
+    caller: Caller,
+    transaction_id: str,
+    amount_minor: int,
+    currency: str,
+    paid_at: datetime,
+    accounting: date,
+    clock: Clock,
+) -> Notified:
+    """A payment for nobody Recaudo knows: kept whole, as an exception, for a person."""
+    actor = caller.actor
+    now = clock()
+    payment = Payment(
+        company_id=caller.company_id,
+        customer_id=None,
+        channel=BANK,
+        method=_METHODS.get(caller.channel, PaymentMethod.OTHER).value,
+        external_id=transaction_id,
+        request_fingerprint=hashlib.sha256(f"{transaction_id}:{amount_minor}".encode()).hexdigest(),
+        amount_minor=amount_minor,
+        currency=currency,
+        paid_at=paid_at,
+        status=PaymentStatus.EXCEPTION.value,
+        exception_reason=Reason.UNKNOWN_CUSTOMER.value,
+        recorded_by=actor.label,
+        created_at=now,
+        agreement_id=caller.agreement_id,
+        accounting_date=accounting,
+    )
+    uow.session.add(payment)
+    try:
+        uow.session.flush()
+    except IntegrityError:
+        uow.rollback()
+        done = _existing(uow, caller.company_id, transaction_id)
+        assert done is not None
+        return Notified(done.id, True, done.exception_reason, done.accounting_date)
+    detail = (
+        f"transaccion {transaction_id} was never quoted and rut_cliente is no customer's; "
+        f"{money.from_minor(amount_minor, currency)} held unallocated"
+    )
+    raise_exception(uow, payment, Reason.UNKNOWN_CUSTOMER, detail, actor=actor, clock=clock)
+    audit.record(
+        uow,
+        actor=actor,
+        clock=clock,
+        company_id=caller.company_id,
+        action="payment.exception",
+        entity_type="payment",
+        entity_id=payment.id,
+        after={"amount": str(money.from_minor(amount_minor, currency)), "reason": detail},
+    )
+    uow.commit()
+    return Notified(payment.id, False, payment.exception_reason, accounting)
