@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, NoReturn, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, NoReturn, ParamSpec, TypeVar
 
 import pydantic
 import typer
@@ -60,6 +60,9 @@ from recaudo.services.companies import (
 from recaudo.services.context import Actor, Role
 from recaudo.services.imports import ImportMode, ImportReport, import_debts, write_rejected_rows
 from recaudo.services.views import CompanyView
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -616,6 +619,9 @@ def demo(
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Worker processes (each with its own connection pool).")
+    ] = 1,
 ) -> None:
     """Run the admin API (uvicorn)."""
     import uvicorn
@@ -627,13 +633,35 @@ def serve(
         host = host or settings.host
         port = port or settings.port
         setup_logging(settings.log_level)
-        api = create_app(container)
         err.print(f"Recaudo API on http://{host}:{port}/api/docs (Ctrl+C stops it)")
-        uvicorn.run(
-            api,
-            host=host,
-            port=port,
-            log_config=None,
-            log_level=settings.log_level.lower(),
-            server_header=False,
-        )
+        if workers == 1:
+            uvicorn.run(
+                create_app(container),
+                host=host,
+                port=port,
+                log_config=None,
+                log_level=settings.log_level.lower(),
+                server_header=False,
+            )
+            return
+    # Several workers: uvicorn starts each process on `worker_app`, which builds that
+    # process's own container (engine and connection pool).
+    uvicorn.run(
+        "recaudo.cli:worker_app",
+        factory=True,
+        workers=workers,
+        host=host,
+        port=port,
+        log_config=None,
+        log_level=settings.log_level.lower(),
+        server_header=False,
+    )
+
+
+def worker_app() -> FastAPI:
+    """The app of one `recaudo serve --workers N` process."""
+    from recaudo.api.app import create_app
+
+    settings = Settings()
+    setup_logging(settings.log_level)
+    return create_app(bootstrap.build(settings))
