@@ -24,7 +24,7 @@ from recaudo.adapters.db.tables import (
     WebhookEndpoint,
 )
 from recaudo.adapters.db.uow import UnitOfWork
-from recaudo.domain import money
+from recaudo.domain import ids, money
 from recaudo.services.context import Clock
 
 PAYMENT_APPLIED = "payment.applied"
@@ -91,6 +91,9 @@ def payment_payload(uow: UnitOfWork, payment: Payment) -> dict[str, Any]:
         else {
             "id_type": customer.id_type,
             "national_id": customer.national_id,
+            "national_id_formatted": ids.format_national_id(
+                ids.IdType(customer.id_type), customer.national_id
+            ),
             "name": customer.name,
         },
         "amount": str(money.from_minor(payment.amount_minor, currency)),
