@@ -201,12 +201,15 @@ def prepare_pg(workdir: Path, customers: int) -> float:
         ):
             for row in customer_rows(customers, moment):
                 copy.write_row(row)
-        due_sql = f"date '{DUE_BASE}' + (c.id % 300 + v.n * 30)"
+        # psycopg's placeholders are %(name)s: the modulo operator is written %%.
+        due_sql = f"date '{DUE_BASE}' + (c.id %% 300 + v.n * 30)::int"
         conn.execute(
-            DEBTS_SQL.format(issue=f"{due_sql} - 20", due=due_sql, now="%(now)s"),
+            DEBTS_SQL.replace("%", "%%").format(
+                issue=f"{due_sql} - 20", due=due_sql, now="%(now)s"
+            ),
             {"now": moment},
         )
-        conn.execute(PAYMENTS_SQL.format(now="%(now)s"), {"now": moment})
+        conn.execute(PAYMENTS_SQL.replace("%", "%%").format(now="%(now)s"), {"now": moment})
         conn.execute(ALLOCATIONS_SQL)
         for table in ("customers", "debts", "payments", "allocations"):
             conn.execute(
@@ -611,12 +614,9 @@ def main() -> None:
     (workdir / "lua" / "query.lua").write_text(QUERY_LUA)
     (workdir / "lua" / "notify.lua").write_text(NOTIFY_LUA)
     backends = ["postgresql", "sqlite"] if opts.backend == "all" else [opts.backend]
-    stamp = workdir / "prepared.txt"
-    if opts.reuse and stamp.exists() and stamp.read_text().strip() != str(opts.customers):
-        raise SystemExit(
-            f"--reuse: {workdir} was prepared for {stamp.read_text().strip()} customers"
-        )
-    if not opts.reuse or not stamp.exists():
+    # The prepared databases are reused only for the same size and schema revision.
+    stamp, wanted = workdir / "prepared.txt", f"{opts.customers} {migrate.head_revision()}"
+    if not opts.reuse or not stamp.exists() or stamp.read_text().strip() != wanted:
         print(f"preparing {opts.customers:,} customers in {workdir} ...", file=sys.stderr)
         write_request_files(workdir, opts.customers)
         for backend in ("postgresql", "sqlite"):
@@ -624,7 +624,7 @@ def main() -> None:
                 workdir, opts.customers
             )
             print(f"  {backend} prepared in {seconds:.1f} s", file=sys.stderr)
-        stamp.write_text(f"{opts.customers}\n")
+        stamp.write_text(wanted + "\n")
     results = {backend: run_backend(backend, workdir, opts) for backend in backends}
     print(report(opts, results))
     # The prepared databases stay for --reuse (PostgreSQL template, SQLite base file).
