@@ -168,7 +168,12 @@ class PassthroughClient:
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.breaker = breaker or CircuitBreaker()
-        self._transport = transport
+        # One connection pool for every URL (httpx clients are thread-safe); each request
+        # carries its agreement's own timeout.
+        self._client = httpx.Client(transport=transport, follow_redirects=False)
+
+    def close(self) -> None:
+        self._client.close()
 
     def fetch_debts(
         self, url: str, rut: str, timeout_s: float = DEFAULT_TIMEOUT_S
@@ -189,12 +194,12 @@ class PassthroughClient:
 
     def _call(self, url: str, rut: str, timeout_s: float) -> PassthroughAnswer | None:
         try:
-            with httpx.Client(
-                timeout=httpx.Timeout(timeout_s), transport=self._transport
-            ) as client:
-                response = client.get(
-                    url, params={"rut": rut}, headers={"Accept": "application/json"}
-                )
+            response = self._client.get(
+                url,
+                params={"rut": rut},
+                headers={"Accept": "application/json"},
+                timeout=httpx.Timeout(timeout_s),
+            )
         except httpx.TimeoutException:
             raise PassthroughUnavailable(f"timeout after {timeout_s:g} s") from None
         except httpx.HTTPError as exc:
