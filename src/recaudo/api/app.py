@@ -11,9 +11,21 @@ from fastapi_offline import FastAPIOffline
 
 import recaudo
 from recaudo.api.errors import ProblemGuard, install_error_handlers
-from recaudo.api.routers import audit, companies, customers, debts, health, imports, payments
+from recaudo.api.routers import (
+    agreements,
+    audit,
+    companies,
+    customers,
+    debts,
+    exceptions,
+    health,
+    imports,
+    incidents,
+    payments,
+)
 from recaudo.api.schemas import FieldError, Problem
 from recaudo.bootstrap import Container
+from recaudo.channels.bancoestado.routes import ChannelRoutes
 
 PREFIX = "/api/v1"
 DOCS_URL = "/api/docs"
@@ -57,6 +69,8 @@ def create_app(container: Container) -> FastAPI:
     install_error_handlers(app)
     for module in (companies, customers, debts, payments, imports, audit):
         app.include_router(module.router, prefix=PREFIX)
+    for module in (agreements, exceptions, incidents):
+        app.include_router(module.router, prefix=PREFIX)
     app.include_router(health.router)
 
     @app.get("/", include_in_schema=False)
@@ -84,4 +98,6 @@ def create_app(container: Container) -> FastAPI:
     app.openapi = openapi  # type: ignore[method-assign]
     # Added last so it wraps every route: the size limit and the last-resort 500.
     app.add_middleware(ProblemGuard, max_body_bytes=container.settings.max_upload_bytes)
+    # Outermost: the bank channel's URLs answer in the bank's JSON, never as problems.
+    app.add_middleware(ChannelRoutes, container=container)
     return app

@@ -1,0 +1,1 @@
+"""External channel contracts: each sub-package translates one contract to service calls."""

@@ -1,0 +1,1 @@
+"""BancoEstado (Caja Vecina and Internet): debt query and payment notification contract."""
