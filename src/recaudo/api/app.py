@@ -19,9 +19,11 @@ from recaudo.api.routers import (
     debts,
     exceptions,
     health,
+    holidays,
     imports,
     incidents,
     payments,
+    webhooks,
 )
 from recaudo.api.schemas import FieldError, Problem
 from recaudo.bootstrap import Container
@@ -70,6 +72,8 @@ def create_app(container: Container) -> FastAPI:
     for module in (companies, customers, debts, payments, imports, audit):
         app.include_router(module.router, prefix=PREFIX)
     for module in (agreements, exceptions, incidents):
+        app.include_router(module.router, prefix=PREFIX)
+    for module in (webhooks, holidays):
         app.include_router(module.router, prefix=PREFIX)
     app.include_router(health.router)
 

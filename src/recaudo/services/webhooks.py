@@ -146,7 +146,12 @@ def validate_url(url: str) -> str:
         raise ValidationFailed("a webhook URL must be http:// or https:// with a host", field="url")
     if parts.username is not None or parts.password is not None:
         raise ValidationFailed("a webhook URL may not carry credentials", field="url")
-    if parts.fragment or any(c.isspace() for c in url) or port == 0:
+    if (
+        parts.fragment
+        or port == 0
+        or any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url)
+        or not url.isascii()
+    ):
         raise ValidationFailed("not a valid URL", field="url")
     return url
 
