@@ -48,8 +48,10 @@ from recaudo.domain.debts import DebtStatus
 from recaudo.domain.errors import RecaudoError, ValidationFailed
 from recaudo.formats.tabular import TableFormat, write_table
 from recaudo.logging import configure_logging, mask_text
+from recaudo.services import calendar as calendar_service
 from recaudo.services import demo as demo_service
 from recaudo.services import queries
+from recaudo.services import webhooks as webhook_service
 from recaudo.services.companies import (
     NewCompany,
     company_by_slug,
@@ -60,6 +62,7 @@ from recaudo.services.companies import (
 from recaudo.services.context import Actor, Role
 from recaudo.services.imports import ImportMode, ImportReport, import_debts, write_rejected_rows
 from recaudo.services.views import CompanyView
+from recaudo.services.webhooks import DeliveryStatus
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -83,12 +86,16 @@ company_app = typer.Typer(help="Companies (tenants).")
 apikey_app = typer.Typer(help="API keys, each bound to one company and one role.")
 import_app = typer.Typer(help="Load files into Recaudo.")
 export_app = typer.Typer(help="Export data as CSV or Excel.")
+webhooks_app = typer.Typer(help="Signed payment webhooks: endpoints, deliveries, sending.")
+holidays_app = typer.Typer(help="A company's holidays (national ones plus its own).")
 for _sub, _name in (
     (db_app, "db"),
     (company_app, "company"),
     (apikey_app, "apikey"),
     (import_app, "import"),
     (export_app, "export"),
+    (webhooks_app, "webhooks"),
+    (holidays_app, "holidays"),
 ):
     _sub.info.no_args_is_help = True
     app.add_typer(_sub, name=_name)
@@ -635,27 +642,45 @@ def serve(
         setup_logging(settings.log_level)
         err.print(f"Recaudo API on http://{host}:{port}/api/docs (Ctrl+C stops it)")
         if workers == 1:
-            uvicorn.run(
-                create_app(container),
-                host=host,
-                port=port,
-                log_config=None,
-                log_level=settings.log_level.lower(),
-                server_header=False,
-            )
+            with running_jobs(container):
+                uvicorn.run(
+                    create_app(container),
+                    host=host,
+                    port=port,
+                    log_config=None,
+                    log_level=settings.log_level.lower(),
+                    server_header=False,
+                )
             return
     # Several workers: uvicorn starts each process on `worker_app`, which builds that
-    # process's own container (engine and connection pool).
-    uvicorn.run(
-        "recaudo.cli:worker_app",
-        factory=True,
-        workers=workers,
-        host=host,
-        port=port,
-        log_config=None,
-        log_level=settings.log_level.lower(),
-        server_header=False,
-    )
+    # process's own container (engine and connection pool). Jobs run once, here.
+    with opened() as jobs_container, running_jobs(jobs_container):
+        uvicorn.run(
+            "recaudo.cli:worker_app",
+            factory=True,
+            workers=workers,
+            host=host,
+            port=port,
+            log_config=None,
+            log_level=settings.log_level.lower(),
+            server_header=False,
+        )
+
+
+@contextmanager
+def running_jobs(container: Container) -> Iterator[None]:
+    """The in-process job runner (webhook deliveries) while the server runs."""
+    from recaudo.jobs import Runner
+
+    if not container.settings.jobs_enabled:
+        yield
+        return
+    runner = Runner(container)
+    runner.start()
+    try:
+        yield
+    finally:
+        runner.stop()
 
 
 def worker_app() -> FastAPI:
@@ -665,3 +690,200 @@ def worker_app() -> FastAPI:
     settings = Settings()
     setup_logging(settings.log_level)
     return create_app(bootstrap.build(settings))
+
+
+# --- webhooks ----------------------------------------------------------------------------
+
+
+def _when(value: datetime | None) -> str:
+    return "" if value is None else value.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+@webhooks_app.command("create")
+@handles_errors
+def webhooks_create(
+    company: Annotated[str, typer.Option(help="The company's slug.")],
+    url: Annotated[str, typer.Option(help="http(s) URL that receives the signed events.")],
+) -> None:
+    """Register a webhook endpoint. Prints only the signing secret on stdout, shown once."""
+    with opened() as container:
+        company_id = company_of(container, company).id
+        created = webhook_service.create_endpoint(
+            container.uow(), company_id, url, actor=cli_actor(), clock=container.clock
+        )
+    typer.echo(created.secret)
+    err.print(
+        f"Webhook endpoint {created.endpoint.id} for {escape(company)}: "
+        "store the signing secret now, it is not shown again."
+    )
+
+
+@webhooks_app.command("list")
+@handles_errors
+def webhooks_list(
+    company: Annotated[str | None, typer.Option(help="Only this company's endpoints.")] = None,
+) -> None:
+    """List webhook endpoints (never their secrets)."""
+    with opened() as container:
+        company_id = None if company is None else company_of(container, company).id
+        with container.uow(write=False) as uow:
+            endpoints = webhook_service.list_endpoints(uow, company_id)
+            slugs = {c.id: c.slug for c in queries.list_companies(uow, None)}
+    if not endpoints:
+        out.print("No webhook endpoints: `recaudo webhooks create`.")
+        return
+    table = Table("id", "company", "url", "enabled", "created")
+    for e in endpoints:
+        table.add_row(
+            str(e.id),
+            slugs.get(e.company_id, str(e.company_id)),
+            e.url,
+            "yes" if e.enabled else "no",
+            _when(e.created_at),
+        )
+    print_table(table)
+
+
+@webhooks_app.command("deliveries")
+@handles_errors
+def webhooks_deliveries(
+    company: Annotated[str, typer.Option(help="The company's slug.")],
+    status: Annotated[
+        DeliveryStatus | None, typer.Option(help="Only in this state.", case_sensitive=False)
+    ] = None,
+    event_type: Annotated[str | None, typer.Option(help="e.g. payment.applied.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=500, help="Newest N.")] = 50,
+) -> None:
+    """List a company's webhook deliveries, newest first."""
+    with opened() as container:
+        company_id = company_of(container, company).id
+        with container.uow(write=False) as uow:
+            page = webhook_service.list_deliveries(
+                uow,
+                company_id,
+                status=status,
+                event_type=event_type,
+                paging=queries.Paging(page_size=limit),
+            )
+    if not page.items:
+        out.print("No webhook deliveries.")
+        return
+    table = Table("id", "event", "type", "endpoint", "status", "attempts", "last", "next attempt")
+    for d in page.items:
+        last = str(d.last_status_code) if d.last_status_code is not None else d.last_error or ""
+        table.add_row(
+            str(d.id),
+            str(d.event_id),
+            d.event_type,
+            str(d.endpoint_id),
+            d.status.value,
+            str(d.attempts),
+            last,
+            _when(d.next_attempt_at),
+        )
+    print_table(table)
+    if page.total > len(page.items):
+        err.print(f"{len(page.items)} of {page.total} shown (--limit).")
+
+
+@webhooks_app.command("replay")
+@handles_errors
+def webhooks_replay(
+    delivery_id: Annotated[int, typer.Argument(help="The delivery's id.")],
+) -> None:
+    """Send a delivery again (even a delivered one) at the next pass of the runner."""
+    with opened() as container:
+        view = webhook_service.replay_delivery(
+            container.uow(), None, delivery_id, actor=cli_actor(), clock=container.clock
+        )
+    out.print(f"Delivery {view.id} ({view.event_type}) is pending again.")
+
+
+@webhooks_app.command("deliver")
+@handles_errors
+def webhooks_deliver(
+    once: Annotated[bool, typer.Option("--once", help="Send what is due now, then exit.")] = False,
+) -> None:
+    """Send due webhook deliveries: once, or every second until Ctrl+C."""
+    import time
+
+    from recaudo.jobs import Runner
+
+    with opened() as container:
+        runner = Runner(container)
+        try:
+            if once:
+                total = 0
+                while (tried := runner.run_once()) > 0:
+                    total += tried
+                out.print(f"{total} deliveries tried.")
+                return
+            err.print("Sending webhook deliveries every second (Ctrl+C stops).")
+            try:
+                while True:
+                    if runner.run_once() < runner.batch:
+                        time.sleep(runner.interval_s)
+            except KeyboardInterrupt:
+                err.print("Stopped.")
+        finally:
+            runner.stop()
+
+
+# --- holidays ----------------------------------------------------------------------------
+
+
+@holidays_app.command("list")
+@handles_errors
+def holidays_list(
+    company: Annotated[str, typer.Option(help="The company's slug.")],
+    year: Annotated[
+        int | None, typer.Option(min=1970, max=2100, help="Default: the current year.")
+    ] = None,
+) -> None:
+    """List a year's holidays: the country's and the company's own."""
+    with opened() as container:
+        company_id = company_of(container, company).id
+        with container.uow(write=False) as uow:
+            rows = calendar_service.list_holidays(
+                uow, queries.get_company(uow, company_id), year or container.clock().year
+            )
+    table = Table("day", "name", "source")
+    for day, name, own in rows:
+        table.add_row(day.isoformat(), name, "company" if own else "national")
+    print_table(table)
+
+
+@holidays_app.command("add")
+@handles_errors
+def holidays_add(
+    company: Annotated[str, typer.Option(help="The company's slug.")],
+    day: Annotated[datetime, typer.Argument(formats=["%Y-%m-%d"], help="YYYY-MM-DD.")],
+    name: Annotated[str, typer.Argument(help="What the day is.")],
+) -> None:
+    """Add a company holiday: accounting days skip it."""
+    with opened() as container:
+        company_id = company_of(container, company).id
+        holiday = calendar_service.add_holiday(
+            container.uow(),
+            company_id,
+            day.date(),
+            name,
+            actor=cli_actor(),
+            clock=container.clock,
+        )
+    out.print(f"{holiday.day.isoformat()} ({holiday.name}) is now a holiday of {escape(company)}.")
+
+
+@holidays_app.command("remove")
+@handles_errors
+def holidays_remove(
+    company: Annotated[str, typer.Option(help="The company's slug.")],
+    day: Annotated[datetime, typer.Argument(formats=["%Y-%m-%d"], help="YYYY-MM-DD.")],
+) -> None:
+    """Remove a company holiday (national holidays cannot be removed)."""
+    with opened() as container:
+        company_id = company_of(container, company).id
+        calendar_service.remove_holiday(
+            container.uow(), company_id, day.date(), actor=cli_actor(), clock=container.clock
+        )
+    out.print(f"{day.date().isoformat()} is no longer a holiday of {escape(company)}.")
