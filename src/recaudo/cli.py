@@ -17,7 +17,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import date, datetime, time
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn, ParamSpec, TypeVar
@@ -48,9 +48,9 @@ from recaudo.domain.debts import DebtStatus
 from recaudo.domain.errors import RecaudoError, ValidationFailed
 from recaudo.formats.tabular import TableFormat, write_table
 from recaudo.logging import configure_logging, mask_text
+from recaudo.services import agreements, exceptions, incidents, queries
 from recaudo.services import calendar as calendar_service
 from recaudo.services import demo as demo_service
-from recaudo.services import queries
 from recaudo.services import webhooks as webhook_service
 from recaudo.services.companies import (
     NewCompany,
@@ -88,6 +88,8 @@ import_app = typer.Typer(help="Load files into Recaudo.")
 export_app = typer.Typer(help="Export data as CSV or Excel.")
 webhooks_app = typer.Typer(help="Signed payment webhooks: endpoints, deliveries, sending.")
 holidays_app = typer.Typer(help="A company's holidays (national ones plus its own).")
+agreement_app = typer.Typer(help="Bank channel agreements (convenios), each with its secret.")
+exceptions_app = typer.Typer(help="Payment exceptions: collected money that did not match.")
 for _sub, _name in (
     (db_app, "db"),
     (company_app, "company"),
@@ -96,6 +98,8 @@ for _sub, _name in (
     (export_app, "export"),
     (webhooks_app, "webhooks"),
     (holidays_app, "holidays"),
+    (agreement_app, "agreement"),
+    (exceptions_app, "exceptions"),
 ):
     _sub.info.no_args_is_help = True
     app.add_typer(_sub, name=_name)
@@ -887,3 +891,174 @@ def holidays_remove(
             container.uow(), company_id, day.date(), actor=cli_actor(), clock=container.clock
         )
     out.print(f"{day.date().isoformat()} is no longer a holiday of {escape(company)}.")
+
+
+# --- bank channels -------------------------------------------------------------------------
+
+
+def _cutoff(text: str | None) -> time | None:
+    if text is None:
+        return None
+    value = text.strip()
+    try:
+        if len(value) == 5 and value[2] == ":":
+            return time.fromisoformat(value)
+    except ValueError:
+        pass
+    raise ValidationFailed(f"cut-off {text!r} is not HH:MM", field="cutoff")
+
+
+@agreement_app.command("create")
+@handles_errors
+def agreement_create(
+    company: Annotated[str, typer.Option(help="The company's slug.")],
+    channel: Annotated[str, typer.Option(help="caja-vecina or internet.")],
+    convenio: Annotated[str, typer.Option(help="The bank's agreement number.")],
+    voucher_name: Annotated[
+        str | None, typer.Option(help="The name the bank prints on the voucher.")
+    ] = None,
+    cutoff: Annotated[
+        str | None, typer.Option(help="Accounting cut-off, HH:MM local (default 14:00).")
+    ] = None,
+) -> None:
+    """Enable a BancoEstado channel. Prints only the secret on stdout; it is shown once."""
+    settings = agreements.AgreementSettings(voucher_name=voucher_name, cutoff=_cutoff(cutoff))
+    with opened() as container:
+        issued = agreements.create_agreement(
+            container.uow(),
+            company,
+            channel,
+            convenio,
+            settings,
+            actor=cli_actor(),
+            clock=container.clock,
+        )
+    typer.echo(issued.secret)
+    a = issued.agreement
+    err.print(
+        f"Agreement {a.id}: {escape(company)} {a.bank} {a.channel}, convenio {a.convenio}, "
+        f"cut-off {a.cutoff.strftime('%H:%M')}. Store the secret now."
+    )
+
+
+@agreement_app.command("list")
+@handles_errors
+def agreement_list(company: Annotated[str, typer.Option(help="The company's slug.")]) -> None:
+    """List a company's channel agreements."""
+    with opened() as container:
+        view = company_of(container, company)
+        with container.uow(write=False) as uow:
+            rows = agreements.list_agreements(uow, view.id)
+    table = Table("id", "bank", "channel", "convenio", "voucher", "cut-off", "enabled", "prefix")
+    for a in rows:
+        table.add_row(
+            str(a.id),
+            a.bank,
+            a.channel,
+            a.convenio,
+            a.voucher_name or "",
+            a.cutoff.strftime("%H:%M"),
+            "yes" if a.enabled else "no",
+            a.secret_prefix,
+        )
+    print_table(table)
+
+
+@exceptions_app.command("list")
+@handles_errors
+def exceptions_list(
+    company: Annotated[str, typer.Option(help="The company's slug.")],
+    status: Annotated[str | None, typer.Option(help="open or resolved.")] = None,
+) -> None:
+    """List payment exceptions, newest first."""
+    with opened() as container:
+        view = company_of(container, company)
+        with container.uow(write=False) as uow:
+            page = exceptions.list_exceptions(
+                uow, view.id, status=status, paging=queries.Paging(1, queries.MAX_PAGE_SIZE)
+            )
+    table = Table("id", "payment", "transaccion", "amount", "credit", "reason", "status", "detail")
+    for e in page.items:
+        table.add_row(
+            str(e.id),
+            str(e.payment_id),
+            e.transaccion,
+            format(e.amount, "f"),
+            format(e.credit, "f"),
+            e.reason,
+            e.status if e.resolution is None else f"{e.status} ({e.resolution})",
+            escape(e.detail),
+        )
+    print_table(table)
+
+
+@exceptions_app.command("resolve")
+@handles_errors
+def exceptions_resolve(
+    exception_id: Annotated[int, typer.Argument(help="The exception's id.")],
+    company: Annotated[str, typer.Option(help="The company's slug.")],
+    resolution: Annotated[exceptions.Resolution, typer.Option(help="applied, credit or refunded.")],
+    comment: Annotated[str, typer.Option(help="Why; kept in the audit trail.")],
+    debt: Annotated[
+        list[str] | None, typer.Option(help="With applied: a debt to pay, in order (repeat).")
+    ] = None,
+) -> None:
+    """Resolve an exception: apply its credit to debts, keep it as credit, or refunded."""
+    with opened() as container:
+        view = company_of(container, company)
+        resolved = exceptions.resolve_exception(
+            container.uow(),
+            view.id,
+            exception_id,
+            resolution,
+            comment,
+            debts=tuple(debt or ()),
+            actor=cli_actor(),
+            clock=container.clock,
+        )
+    out.print(
+        f"Exception {resolved.id} resolved ({resolved.resolution}); "
+        f"credit left {format(resolved.credit, 'f')} {resolved.currency}."
+    )
+
+
+@app.command("incidents")
+@handles_errors
+def incidents_list(company: Annotated[str, typer.Option(help="The company's slug.")]) -> None:
+    """List incidents (channel told "not available", internal failures), newest first."""
+    with opened() as container:
+        view = company_of(container, company)
+        with container.uow(write=False) as uow:
+            page = incidents.list_incidents(
+                uow, view.id, paging=queries.Paging(1, queries.MAX_PAGE_SIZE)
+            )
+    table = Table("id", "when", "agreement", "kind", "cause")
+    for i in page.items:
+        table.add_row(
+            str(i.id),
+            i.occurred_at.strftime("%Y-%m-%d %H:%M:%S UTC"),
+            "" if i.agreement_id is None else str(i.agreement_id),
+            i.kind,
+            escape(i.cause),
+        )
+    print_table(table)
+
+
+@company_app.command("availability")
+@handles_errors
+def company_availability(
+    slug: Annotated[str, typer.Argument(help="The company's slug.")],
+    available: Annotated[
+        bool,
+        typer.Option("--available/--unavailable", help="Open or close the bank channels."),
+    ],
+    reason: Annotated[str | None, typer.Option(help="Why (required to close).")] = None,
+) -> None:
+    """Mark a company available or unavailable (maintenance) for channel debt queries."""
+    with opened() as container:
+        view = company_of(container, slug)
+        state = incidents.set_availability(
+            container.uow(), view.id, available, reason, actor=cli_actor(), clock=container.clock
+        )
+    shown = "available" if state.available else f"unavailable ({escape(state.reason or '')})"
+    out.print(f"Company {escape(view.slug)} is {shown}.")
