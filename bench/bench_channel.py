@@ -39,9 +39,11 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.schema import CreateIndex
 from stdnum.cl import rut
 
-from recaudo.adapters.db import migrate
+from recaudo.adapters.db import migrate, tables
 from recaudo.adapters.db.engine import make_engine
 from recaudo.adapters.db.uow import UnitOfWork
 from recaudo.services.agreements import create_agreement
@@ -63,7 +65,6 @@ ACTOR = Actor("bench", Role.ADMIN)
 QUERY_PATH = "/consulta/caja-vecina/{slug}/?type=String&rut_cliente="
 LOOKUP_ONLY_PATH = "/consulta-sin-cotizacion/caja-vecina/{slug}/?type=String&rut_cliente="
 NOTIFY_PATH = "/webhook/caja-vecina/{slug}/"
-NOTIFY_HEAD = f'{{"fecha-pago":"{PAID_AT}","transaccion":"'
 
 # ----------------------------------------------------------------------------- data
 #
@@ -104,12 +105,18 @@ def open_debts(c: int) -> list[tuple[str, int, date]]:
     return debts
 
 
-def notification_tail(c: int) -> str:
-    """The notification body after the transaccion (the Lua script puts one in front)."""
+def transaction_id(c: int) -> str:
+    """The transaccion of customer c's prepared quote (as if the bank had queried)."""
+    return f"Q{c}"
+
+
+def notification(c: int, transaction: str | None = None) -> str:
+    """The bank's notification paying customer c's quote, as one line of JSON."""
     debts = open_debts(c)
     ids = ",".join(f'"{d[0]}"' for d in debts)
     return (
-        f'","rut_cliente":"{shown_rut(national_id(c))}","vencimiento":"{debts[0][2]}",'
+        f'{{"fecha-pago":"{PAID_AT}","transaccion":"{transaction or transaction_id(c)}",'
+        f'"rut_cliente":"{shown_rut(national_id(c))}","vencimiento":"{debts[0][2]}",'
         f'"facturas_pagar":{len(debts)},"id_facturas":[{ids}],"nombre":"{name(c)}",'
         f'"total":"{sum(d[1] for d in debts)}"}}'
     )
@@ -130,7 +137,7 @@ def write_request_files(workdir: Path, customers: int) -> None:
     # The last customers of the order are kept for the checks made before each load.
     with (workdir / "notifications.txt").open("w") as out:
         for c in order[:-16]:
-            out.write(notification_tail(c) + "\n")
+            out.write(notification(c) + "\n")
     (workdir / "check-customers.txt").write_text("\n".join(map(str, order[-16:])) + "\n")
 
 
@@ -139,7 +146,20 @@ def customer_rows(customers: int, now: Any) -> Iterator[tuple[Any, ...]]:
         yield (c, 1, "RUT", national_id(c), name(c), now, now)
 
 
+def quote_rows(customers: int, now: Any, expires: Any) -> Iterator[tuple[Any, ...]]:
+    """One quote per customer for its open debts, valid for a year (agreement 1)."""
+    for c in range(1, customers + 1):
+        debts = open_debts(c)
+        ids = "[" + ",".join(f'"{d[0]}"' for d in debts) + "]"
+        total = sum(d[1] for d in debts)
+        yield (1, 1, transaction_id(c), c, ids, total, "CLP", debts[0][2], now, expires)
+
+
 CUSTOMER_COLUMNS = "id, company_id, id_type, national_id, name, created_at, updated_at"
+QUOTE_COLUMNS = (
+    "company_id, agreement_id, transaction_id, customer_id, debts, total_minor, currency,"
+    " due_date, created_at, expires_at"
+)
 DEBTS_SQL = """
 INSERT INTO debts (id, company_id, customer_id, external_id, concept, amount_minor,
     currency, issue_date, due_date, status, created_at, updated_at)
@@ -201,6 +221,16 @@ def prepare_pg(workdir: Path, customers: int) -> float:
         ):
             for row in customer_rows(customers, moment):
                 copy.write_row(row)
+        with (
+            conn.cursor() as cursor,
+            cursor.copy(f"COPY quotes ({QUOTE_COLUMNS}) FROM STDIN") as copy,
+        ):
+            for row in quote_rows(customers, moment, moment + timedelta(days=365)):
+                copy.write_row(row)
+        # Building the debts' secondary indexes once is faster than 2,000,000 inserts into them.
+        indexes = tables.Base.metadata.tables["debts"].indexes
+        for index in indexes:
+            conn.execute(f'DROP INDEX "{index.name}"')
         # psycopg's placeholders are %(name)s: the modulo operator is written %%.
         due_sql = f"date '{DUE_BASE}' + (c.id %% 300 + v.n * 30)::int"
         conn.execute(
@@ -211,6 +241,8 @@ def prepare_pg(workdir: Path, customers: int) -> float:
         )
         conn.execute(PAYMENTS_SQL.replace("%", "%%").format(now="%(now)s"), {"now": moment})
         conn.execute(ALLOCATIONS_SQL)
+        for index in indexes:
+            conn.execute(str(CreateIndex(index).compile(dialect=postgresql.dialect())))  # type: ignore[no-untyped-call]
         for table in ("customers", "debts", "payments", "allocations"):
             conn.execute(
                 f"SELECT setval(pg_get_serial_sequence('{table}', 'id'),"
@@ -233,6 +265,14 @@ def prepare_sqlite(workdir: Path, customers: int) -> float:
         conn.executemany(
             f"INSERT INTO customers ({CUSTOMER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
             customer_rows(customers, moment),
+        )
+        expires = (datetime.now(UTC) + timedelta(days=365)).replace(tzinfo=None).isoformat(" ")
+        conn.executemany(
+            f"INSERT INTO quotes ({QUOTE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                (*row[:7], row[7].isoformat(), *row[8:])
+                for row in quote_rows(customers, moment, expires)
+            ),
         )
         days = "(c.id % 300 + v.n * 30)"
         conn.execute(
@@ -285,7 +325,7 @@ end
 """
 
 NOTIFY_LUA = """
-local tails, headers, path, head, tag = {}, nil, nil, nil, nil
+local tails, headers, path = {}, nil, nil
 local offset, stride, n = 0, 1, 0
 local counter = 0
 function setup(thread)
@@ -296,12 +336,11 @@ function init(args)
   for line in io.lines(args[1]) do tails[#tails + 1] = line end
   headers = {["Authorization"] = "Bearer " .. args[2],
              ["Content-Type"] = "application/json"}
-  path, head, tag = args[3], args[4], args[5]
-  offset, stride = tonumber(args[6]), tonumber(args[7])
+  path = args[3]
+  offset, stride = tonumber(args[4]), tonumber(args[5])
 end
 function request()
-  local i = (offset + tid + n * stride) % #tails + 1
-  local body = head .. tag .. "-" .. tid .. "-" .. n .. tails[i]
+  local body = tails[(offset + tid + n * stride) % #tails + 1]
   n = n + 1
   return wrk.format("POST", path, headers, body)
 end
@@ -436,7 +475,7 @@ def check(server: Server, secret: str, workdir: Path, run: int) -> None:
     base = f"http://127.0.0.1:{server.port}"
     c = int((workdir / "check-customers.txt").read_text().split()[run % 16])
     query = call(base + QUERY_PATH.format(slug=SLUG) + shown_rut(national_id(c)), secret)
-    body = (NOTIFY_HEAD + f"CHECK-{server.name}-{run}" + notification_tail(c)).encode()
+    body = notification(c).encode()
     paid = call(base + NOTIFY_PATH.format(slug=SLUG), secret, body)
     print(f"  check {server.name}: query -> {query}\n  notify -> {paid}", file=sys.stderr)
     if not query.startswith("200") or not paid.startswith("200") or "1000" not in paid:
@@ -468,15 +507,14 @@ def measure(
     if phase == "notify":
         script = lua / "notify.lua"
         count = sum(1 for _ in (workdir / "notifications.txt").open())
-        tag = f"B{int(time.time())}-{server.name[:3]}{run}"
 
-        def args(offset: int, label: str) -> list[str]:
+        def args(offset: int) -> list[str]:
             path = NOTIFY_PATH.format(slug=SLUG)
             notifications = str(workdir / "notifications.txt")
-            label = f"{tag}{label}"
-            return [notifications, secret, path, NOTIFY_HEAD, label, str(offset), str(opts.threads)]
+            return [notifications, secret, path, str(offset), str(opts.threads)]
 
-        warm, measured = args(0, "w"), args(count // 2, "m")
+        # The warm-up pays the first customers, the measured load those from the middle.
+        warm, measured = args(0), args(count // 2)
     else:
         script = lua / "query.lua"
         path = (LOOKUP_ONLY_PATH if phase == "lookup" else QUERY_PATH).format(slug=SLUG)

@@ -12,9 +12,10 @@ layers: no SQLAlchemy, no pydantic, no audit, no unit of work. Run by the bench 
   lookup, one for the quote.
 - `GET /consulta-sin-cotizacion/caja-vecina/{slug}/...`: the same lookup without the
   quote insert (the issue's "same indexed lookup").
-- `POST /webhook/caja-vecina/{slug}/`: in one transaction, the customer, its named debts
-  locked in primary-key order, their paid sums, the payment (unique per transaccion),
-  its allocations, and the debts it pays in full marked paid.
+- `POST /webhook/caja-vecina/{slug}/`: in one transaction, the customer, the payment
+  (unique per transaccion, a replay changes nothing), the debts of the quote with that
+  transaccion (or the named ones) locked in primary-key order with their paid sums, the
+  allocations, and the debts it pays in full marked paid.
 
 PostgreSQL goes through asyncpg (a pool per worker process). SQLite goes through the
 standard library's sqlite3, one connection per worker process called straight from the
@@ -187,6 +188,12 @@ class PostgresBackend(Backend):
             )
             if payment is None:
                 return True  # a replay: the first answer stands
+            quoted = await conn.fetchval(
+                "SELECT debts FROM quotes WHERE company_id = $1 AND transaction_id = $2",
+                self.company_id,
+                body["transaccion"],
+            )
+            names = orjson.loads(quoted) if quoted else [str(x) for x in body["id_facturas"]]
             debts = await conn.fetch(
                 "SELECT id, amount_minor, COALESCE((SELECT sum(a.amount_minor)"
                 " FROM allocations a JOIN payments p ON p.id = a.payment_id"
@@ -196,7 +203,7 @@ class PostgresBackend(Backend):
                 " ORDER BY id FOR UPDATE",
                 self.company_id,
                 customer,
-                [str(x) for x in body["id_facturas"]],
+                names,
             )
             allocations, paid_off = allocate(amount, debts)
             await conn.executemany(
@@ -279,7 +286,11 @@ class SqliteBackend(Backend):
                 db.execute("COMMIT")
                 return True
             payment = cursor.lastrowid
-            ids = [str(x) for x in body["id_facturas"]]
+            quoted = db.execute(
+                "SELECT debts FROM quotes WHERE company_id = ? AND transaction_id = ?",
+                (self.company_id, body["transaccion"]),
+            ).fetchone()
+            ids = orjson.loads(quoted[0]) if quoted else [str(x) for x in body["id_facturas"]]
             debts = db.execute(
                 "SELECT id, amount_minor, COALESCE((SELECT sum(a.amount_minor)"
                 " FROM allocations a JOIN payments p ON p.id = a.payment_id"
