@@ -133,8 +133,8 @@ NOT_FOUND = {"codigo_error": 1004, "mensaje_error": "RUT del cliente no encontra
 NO_DEBT = {"codigo_error": 1005, "mensaje_error": "RUT sin adeudo."}
 
 
-@pytest.fixture
-def bank(api: Api) -> Iterator[Bank]:
+@pytest.fixture(name="bank")
+def bank_fixture(api: Api) -> Iterator[Bank]:
     b = Bank(api)
     for channel, convenio in (("caja-vecina", "11223"), ("internet", "44556")):
         issued = create_agreement(

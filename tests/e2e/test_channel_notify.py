@@ -19,7 +19,7 @@ from tests.e2e.bank import (  # noqa: F401 (the fixture)
     SHAPES,
     UNKNOWN_RUT,
     Bank,
-    bank,
+    bank_fixture,
     paid_body,
 )
 from tests.e2e.conftest import ROOT_ACTOR, TIMESTAMP

@@ -19,7 +19,7 @@ from tests.e2e.bank import (  # noqa: F401 (the fixture)
     SHAPES,
     UNKNOWN_RUT,
     Bank,
-    bank,
+    bank_fixture,
 )
 from tests.e2e.conftest import ROOT_ACTOR
 
@@ -68,7 +68,15 @@ def test_internet_agreement_at_both_shapes(bank: Bank) -> None:
 
 @pytest.mark.parametrize(
     "typed",
-    ["10.379.613-K", "10379613-k", "10379613K", "10379613k", "10379613", "10.379.613", " 10379613-K "],
+    [
+        "10.379.613-K",
+        "10379613-k",
+        "10379613K",
+        "10379613k",
+        "10379613",
+        "10.379.613",
+        " 10379613-K ",
+    ],
 )
 def test_rut_formats(bank: Bank, typed: str) -> None:
     assert bank.query(typed).json() == JUANA_QUOTE
@@ -148,9 +156,7 @@ def test_other_company_and_unknown_company(bank: Bank) -> None:
 @pytest.mark.parametrize("shape", ["bank", "canonical/"])
 def test_company_unavailable(bank: Bank, shape: str) -> None:
     api = bank.api
-    set_availability(
-        api.uow, api.acme.id, False, "mantención", actor=ROOT_ACTOR, clock=api.clock
-    )
+    set_availability(api.uow, api.acme.id, False, "mantención", actor=ROOT_ACTOR, clock=api.clock)
     assert bank.query(JUANA_RUT, shape).json() == INTERNAL
     assert bank.query(UNKNOWN_RUT, shape).json() == INTERNAL
     incidents = api.client().get("/incidents").json()
@@ -175,9 +181,12 @@ def test_availability_through_api(bank: Bank) -> None:
     assert put.json() == {"available": False, "reason": "cierre"}
     assert bank.query(JUANA_RUT).json() == INTERNAL
     assert client.get("/company/availability").json() == {"available": False, "reason": "cierre"}
-    assert bank.api.client("acme_auditor").put(
-        "/company/availability", json={"available": True}
-    ).status_code == 403
+    assert (
+        bank.api.client("acme_auditor")
+        .put("/company/availability", json={"available": True})
+        .status_code
+        == 403
+    )
 
 
 def test_disabled_agreement(bank: Bank) -> None:

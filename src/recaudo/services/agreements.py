@@ -134,6 +134,16 @@ def create_agreement(
         company = company_by_slug(uow, company_slug)
         if not actor.can_see(company.id):
             raise NotFound(f"no company {company_slug!r}")
+        taken = Conflict(
+            f"{company.slug} already has a {BANK} {channel} agreement", field="channel"
+        )
+        exists = select(ChannelAgreement.id).where(
+            ChannelAgreement.company_id == company.id,
+            ChannelAgreement.bank == BANK,
+            ChannelAgreement.channel == channel,
+        )
+        if uow.session.scalar(exists) is not None:
+            raise taken
         prefix = secrets.token_hex(6)
         secret = f"{SECRET_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
         now = clock()
@@ -161,9 +171,7 @@ def create_agreement(
         try:
             uow.session.flush()
         except IntegrityError:
-            raise Conflict(
-                f"{company.slug} already has a {BANK} {channel} agreement", field="channel"
-            ) from None
+            raise taken from None
         audit.record(
             uow,
             actor=actor,
