@@ -947,20 +947,21 @@ def agreement_list(company: Annotated[str, typer.Option(help="The company's slug
     """List a company's channel agreements."""
     with opened() as container:
         view = company_of(container, company)
-        with container.uow(write=False) as uow:
-            rows = agreements.list_agreements(uow, view.id)
-    table = Table("id", "bank", "channel", "convenio", "voucher", "cut-off", "enabled", "prefix")
-    for a in rows:
-        table.add_row(
-            str(a.id),
-            a.bank,
-            a.channel,
-            a.convenio,
-            a.voucher_name or "",
-            a.cutoff.strftime("%H:%M"),
-            "yes" if a.enabled else "no",
-            a.secret_prefix,
+        table = Table(
+            "id", "bank", "channel", "convenio", "voucher", "cut-off", "enabled", "prefix"
         )
+        with container.uow(write=False) as uow:
+            for a in agreements.list_agreements(uow, view.id):
+                table.add_row(
+                    str(a.id),
+                    a.bank,
+                    a.channel,
+                    a.convenio,
+                    a.voucher_name or "",
+                    a.cutoff.strftime("%H:%M"),
+                    "yes" if a.enabled else "no",
+                    a.secret_prefix,
+                )
     print_table(table)
 
 
