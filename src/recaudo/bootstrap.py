@@ -8,6 +8,7 @@ from sqlalchemy import Engine
 
 from recaudo.adapters.db.engine import make_engine
 from recaudo.adapters.db.uow import UnitOfWork
+from recaudo.adapters.passthrough import PassthroughClient
 from recaudo.config import Settings, get_settings
 from recaudo.services.context import Clock, system_clock
 
@@ -17,6 +18,8 @@ class Container:
     settings: Settings
     engine: Engine
     clock: Clock = field(default=system_clock)
+    # One per process: its circuit breaker remembers each company URL's failures.
+    passthrough: PassthroughClient = field(default_factory=PassthroughClient)
 
     def uow(self, *, write: bool = True) -> UnitOfWork:
         return UnitOfWork(self.engine, write=write)

@@ -168,12 +168,24 @@ class PassthroughClient:
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.breaker = breaker or CircuitBreaker()
-        # One connection pool for every URL (httpx clients are thread-safe); each request
-        # carries its agreement's own timeout.
-        self._client = httpx.Client(transport=transport, follow_redirects=False)
+        self._transport = transport
+        self._lock = threading.Lock()
+        self._http: httpx.Client | None = None
+
+    @property
+    def _client(self) -> httpx.Client:
+        # One connection pool for every URL (httpx clients are thread-safe), made on first
+        # use; each request carries its agreement's own timeout.
+        with self._lock:
+            if self._http is None:
+                self._http = httpx.Client(transport=self._transport, follow_redirects=False)
+            return self._http
 
     def close(self) -> None:
-        self._client.close()
+        with self._lock:
+            if self._http is not None:
+                self._http.close()
+                self._http = None
 
     def fetch_debts(
         self, url: str, rut: str, timeout_s: float = DEFAULT_TIMEOUT_S
