@@ -162,6 +162,8 @@ def test_agreements_api(bank: Bank) -> None:
         "ip_allowlist": None,
         "errors_as_http_200": True,
         "quote_ttl_seconds": 3600,
+        "passthrough_url": None,
+        "passthrough_timeout_ms": 3000,
         "secret_prefix": secret.split("_")[1],
         "created_at": TIMESTAMP,
         "updated_at": TIMESTAMP,

@@ -29,6 +29,8 @@ class AgreementOut(BaseModel):
     ip_allowlist: list[str] | None
     errors_as_http_200: bool
     quote_ttl_seconds: int
+    passthrough_url: str | None
+    passthrough_timeout_ms: int
     secret_prefix: str
     created_at: UtcDatetime
     updated_at: UtcDatetime
@@ -47,6 +49,8 @@ class AgreementOut(BaseModel):
             ip_allowlist=a.ip_allowlist,
             errors_as_http_200=a.errors_as_http_200,
             quote_ttl_seconds=a.quote_ttl_seconds,
+            passthrough_url=a.passthrough_url,
+            passthrough_timeout_ms=a.passthrough_timeout_ms,
             secret_prefix=a.secret_prefix,
             created_at=a.created_at,
             updated_at=a.updated_at,
@@ -65,6 +69,10 @@ class AgreementSettingsIn(Strict):
     ip_allowlist: list[Network] | None = Field(default=None, max_length=100)
     errors_as_http_200: bool | None = None
     quote_ttl_seconds: Annotated[int, Field(ge=60, le=7 * 86400)] | None = None
+    passthrough_url: Annotated[str, Field(max_length=500, pattern=r"^(https?://\S+)?$")] | None = (
+        Field(default=None, description="The company's debt endpoint; empty turns it off.")
+    )
+    passthrough_timeout_ms: Annotated[int, Field(ge=100, le=30_000)] | None = None
 
 
 class AgreementIn(AgreementSettingsIn):

@@ -38,6 +38,9 @@ class AgreementSettings:
     ip_allowlist: tuple[str, ...] | None = None
     errors_as_http_200: bool | None = None
     quote_ttl_seconds: int | None = None
+    # Pass-through: ask the company's own endpoint for the debts ("" turns it off).
+    passthrough_url: str | None = None
+    passthrough_timeout_ms: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +66,8 @@ def snapshot(a: ChannelAgreement) -> dict[str, object]:
         "ip_allowlist": a.ip_allowlist,
         "errors_as_http_200": a.errors_as_http_200,
         "quote_ttl_seconds": a.quote_ttl_seconds,
+        "passthrough_url": a.passthrough_url,
+        "passthrough_timeout_ms": a.passthrough_timeout_ms,
         "prefix": a.secret_prefix,
     }
 
@@ -115,6 +120,20 @@ def _apply(a: ChannelAgreement, s: AgreementSettings) -> None:
                 "quote validity must be 60 seconds to 7 days", field="quote_ttl_seconds"
             )
         a.quote_ttl_seconds = s.quote_ttl_seconds
+    if s.passthrough_url is not None:
+        url = s.passthrough_url.strip()
+        if url and (not url.startswith(("http://", "https://")) or len(url) > 500):
+            raise ValidationFailed(
+                "pass-through URL must be http(s) and at most 500 characters",
+                field="passthrough_url",
+            )
+        a.passthrough_url = url or None
+    if s.passthrough_timeout_ms is not None:
+        if not 100 <= s.passthrough_timeout_ms <= 30_000:
+            raise ValidationFailed(
+                "pass-through timeout must be 100 to 30000 ms", field="passthrough_timeout_ms"
+            )
+        a.passthrough_timeout_ms = s.passthrough_timeout_ms
 
 
 def create_agreement(

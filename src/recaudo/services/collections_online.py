@@ -21,6 +21,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from typing import NoReturn
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
@@ -28,8 +29,9 @@ from sqlalchemy.exc import IntegrityError
 
 from recaudo.adapters.db.tables import ChannelAgreement, Company, Customer, Debt, Payment, Quote
 from recaudo.adapters.db.uow import UnitOfWork
+from recaudo.adapters.passthrough import PassthroughClient, PassthroughUnavailable
 from recaudo.domain import ids, money
-from recaudo.domain.debts import PAYABLE
+from recaudo.domain.debts import PAYABLE, DebtStatus
 from recaudo.domain.errors import (
     Conflict,
     InvalidNationalId,
@@ -44,10 +46,12 @@ from recaudo.services.agreements import BANK, check_credentials, secret_prefix
 from recaudo.services.balances import paid_per_debt
 from recaudo.services.calendar import accounting_date_of
 from recaudo.services.context import Actor, Clock, Role
+from recaudo.services.customers import CustomerData, register_customer
 from recaudo.services.exceptions import Reason, raise_exception
 from recaudo.services.payments import ApplyPayment, Settled, apply_payment
 
 MAX_DEBTS_PER_PAYMENT = 5
+VIA = "pass-through"
 _RUT_BODY = re.compile(r"^[0-9]{1,8}$")
 _METHODS = {"caja-vecina": PaymentMethod.CASH, "internet": PaymentMethod.BANK_DEBIT}
 
@@ -77,6 +81,8 @@ class Caller:
     cutoff: time
     company_available: bool
     unavailable_reason: str | None
+    passthrough_url: str | None = None
+    passthrough_timeout_ms: int = 3000
 
     @property
     def actor(self) -> Actor:
@@ -91,6 +97,7 @@ class AgreementLookup:
     caller: Caller | None
     secret_hash: str | None
     ip_allowlist: list[str] | None
+    allow_query_token: bool = False
 
 
 def find_agreement(
@@ -108,6 +115,9 @@ def find_agreement(
             ChannelAgreement.cutoff,
             ChannelAgreement.secret_hash,
             ChannelAgreement.ip_allowlist,
+            ChannelAgreement.allow_query_token,
+            ChannelAgreement.passthrough_url,
+            ChannelAgreement.passthrough_timeout_ms,
             Company.available,
             Company.unavailable_reason,
         )
@@ -134,8 +144,12 @@ def find_agreement(
         cutoff=row.cutoff,
         company_available=row.available,
         unavailable_reason=row.unavailable_reason,
+        passthrough_url=row.passthrough_url,
+        passthrough_timeout_ms=row.passthrough_timeout_ms,
     )
-    return AgreementLookup(row.errors_as_http_200, caller, row.secret_hash, row.ip_allowlist)
+    return AgreementLookup(
+        row.errors_as_http_200, caller, row.secret_hash, row.ip_allowlist, row.allow_query_token
+    )
 
 
 def authenticate(lookup: AgreementLookup, secret: str | None, client_ip: str | None) -> Caller:
@@ -229,17 +243,32 @@ def _refuse_if_unavailable(uow: UnitOfWork, caller: Caller, clock: Clock) -> Non
         raise CompanyUnavailable("the company is not available")
 
 
-def query_debts(uow: UnitOfWork, caller: Caller, raw_rut: str, *, clock: Clock) -> Quoted:
-    """Offer the customer's oldest-due open debts (at most five) and record the quote."""
+def query_debts(
+    uow: UnitOfWork,
+    caller: Caller,
+    raw_rut: str,
+    *,
+    clock: Clock,
+    passthrough: PassthroughClient | None = None,
+) -> Quoted:
+    """Offer the customer's oldest-due open debts (at most five) and record the quote.
+
+    For a pass-through agreement the company's own endpoint says what is owed; those
+    debts are mirrored into Recaudo first, so that the quote and the payment that
+    follows work exactly as for debts loaded from a file.
+    """
     _refuse_if_unavailable(uow, caller, clock)
     candidates = rut_candidates(raw_rut)
+    listed: list[str] | None = None
+    if caller.passthrough_url is not None:
+        listed = _mirror(uow, caller, candidates, passthrough, clock)
     with uow:
         customer = _customer(uow, caller.company_id, candidates)
         if customer is None:
             raise CustomerNotFound("no customer with this RUT")
         paid = paid_per_debt()
         open_minor = Debt.amount_minor - func.coalesce(paid.c.paid_minor, 0)
-        rows = uow.session.execute(
+        stmt = (
             select(Debt.external_id, Debt.due_date, Debt.currency, open_minor.label("open"))
             .outerjoin(paid, paid.c.debt_id == Debt.id)
             .where(
@@ -249,7 +278,10 @@ def query_debts(uow: UnitOfWork, caller: Caller, raw_rut: str, *, clock: Clock) 
             )
             .order_by(Debt.due_date, Debt.id)
             .limit(MAX_DEBTS_PER_PAYMENT)
-        ).all()
+        )
+        if listed is not None:
+            stmt = stmt.where(Debt.company_id == caller.company_id, Debt.external_id.in_(listed))
+        rows = uow.session.execute(stmt).all()
         if not rows:
             raise NothingOwed("this customer owes nothing")
         currency = rows[0].currency
@@ -283,6 +315,129 @@ def query_debts(uow: UnitOfWork, caller: Caller, raw_rut: str, *, clock: Clock) 
             total=money.from_minor(total_minor, currency),
             currency=currency,
         )
+
+
+def _passthrough_down(uow: UnitOfWork, caller: Caller, cause: str, clock: Clock) -> NoReturn:
+    incidents.record_incident(
+        uow,
+        caller.company_id,
+        caller.agreement_id,
+        incidents.PASSTHROUGH_DOWN,
+        f"pass-through debt query failed: {cause}",
+        clock,
+    )
+    raise CompanyUnavailable("the company's debt endpoint is not available")
+
+
+def _mirror(
+    uow: UnitOfWork,
+    caller: Caller,
+    candidates: tuple[str, ...],
+    passthrough: PassthroughClient | None,
+    clock: Clock,
+) -> list[str]:
+    """Ask the company for the customer's debts and mirror them; their ids, payable only."""
+    assert caller.passthrough_url is not None
+    if passthrough is None:
+        _passthrough_down(uow, caller, "no pass-through client configured", clock)
+    with uow:
+        known = _customer(uow, caller.company_id, candidates)
+        rut = known.national_id if known is not None else candidates[0]
+        company = uow.session.get(Company, caller.company_id)
+        assert company is not None
+        currency = company.currency
+    try:
+        answer = passthrough.fetch_debts(
+            caller.passthrough_url, _formatted(rut), caller.passthrough_timeout_ms / 1000
+        )
+    except PassthroughUnavailable as exc:
+        _passthrough_down(uow, caller, exc.cause, clock)
+    if answer is None:
+        raise CustomerNotFound("the company does not know this RUT")
+    try:
+        amounts = [
+            money.to_minor(money.parse_amount(d.amount, currency), currency) for d in answer.debts
+        ]
+    except ValidationFailed as exc:
+        _passthrough_down(uow, caller, f"unusable amount: {exc.message}", clock)
+    with uow:
+        company = uow.session.get(Company, caller.company_id)
+        assert company is not None
+        customer = register_customer(
+            uow,
+            company,
+            CustomerData(rut, answer.customer_name[:200]),
+            actor=caller.actor,
+            clock=clock,
+        )
+        refs = [d.debt_id for d in answer.debts]
+        existing = {
+            d.external_id: d
+            for d in uow.session.scalars(
+                select(Debt)
+                .where(Debt.company_id == company.id, Debt.external_id.in_(refs))
+                .order_by(Debt.id)
+                .with_for_update()
+            )
+        }
+        listed: list[str] = []
+        now = clock()
+        for item, amount_minor in zip(answer.debts, amounts, strict=True):
+            row = existing.get(item.debt_id)
+            if row is None:
+                row = Debt(
+                    company_id=company.id,
+                    customer_id=customer.id,
+                    external_id=item.debt_id,
+                    concept=item.concept or None,
+                    amount_minor=amount_minor,
+                    currency=currency,
+                    issue_date=None,
+                    due_date=item.due_date,
+                    status=DebtStatus.OPEN.value,
+                    created_at=now,
+                    updated_at=now,
+                )
+                uow.session.add(row)
+                uow.session.flush()
+                existing[item.debt_id] = row
+                audit.record(
+                    uow,
+                    actor=caller.actor,
+                    clock=clock,
+                    company_id=company.id,
+                    action="debt.created",
+                    entity_type="debt",
+                    entity_id=row.id,
+                    after={
+                        "debt_id": item.debt_id,
+                        "amount_minor": amount_minor,
+                        "via": "pass-through",
+                    },
+                )
+            elif row.customer_id != customer.id or DebtStatus(row.status) not in PAYABLE:
+                continue  # another customer's id, or settled here: never offered twice
+            elif (row.amount_minor, row.due_date) != (amount_minor, item.due_date):
+                before = {"amount_minor": row.amount_minor, "due_date": row.due_date}
+                row.amount_minor, row.due_date, row.updated_at = amount_minor, item.due_date, now
+                audit.record(
+                    uow,
+                    actor=caller.actor,
+                    clock=clock,
+                    company_id=company.id,
+                    action="debt.updated",
+                    entity_type="debt",
+                    entity_id=row.id,
+                    before=before,
+                    after={
+                        "amount_minor": amount_minor,
+                        "due_date": item.due_date,
+                        "via": "pass-through",
+                    },
+                )
+            listed.append(item.debt_id)
+        uow.commit()
+    return listed
 
 
 @dataclass(frozen=True, slots=True)

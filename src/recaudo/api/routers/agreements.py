@@ -31,6 +31,8 @@ def _settings(body: AgreementSettingsIn) -> agreements.AgreementSettings:
         ip_allowlist=None if body.ip_allowlist is None else tuple(body.ip_allowlist),
         errors_as_http_200=body.errors_as_http_200,
         quote_ttl_seconds=body.quote_ttl_seconds,
+        passthrough_url=body.passthrough_url,
+        passthrough_timeout_ms=body.passthrough_timeout_ms,
     )
 
 

@@ -102,7 +102,11 @@ class BancoEstadoChannel:
             caller = self._caller(lookup, request)
             raw_rut = contract.parse_query(request.query_params)
             quoted = online.query_debts(
-                self.container.uow(), caller, raw_rut, clock=self.container.clock
+                self.container.uow(),
+                caller,
+                raw_rut,
+                clock=self.container.clock,
+                passthrough=self.container.passthrough,
             )
             return _json(contract.quote_answer(quoted), 200)
         except contract.BadRequest:
