@@ -28,7 +28,7 @@ from recaudo.domain.errors import Conflict, NotFound, PermissionDenied, Validati
 from recaudo.domain.payments import PaymentMethod
 from recaudo.services import outbox, webhooks
 from recaudo.services.context import Actor, Role
-from recaudo.services.payments import ApplyPayment, apply_payment, reverse_payment
+from recaudo.services.payments import ApplyPayment, Settled, apply_payment, reverse_payment
 from recaudo.services.webhooks import DeliveryStatus
 from tests.conftest import FrozenClock
 from tests.integration.helpers import add_customer, add_debt
@@ -131,6 +131,7 @@ def test_payment_applied_is_delivered_signed(
                 {"debt_id": "B-2", "amount": "2000"},
             ],
             "credit": "500",
+            "exception_reason": None,
             "reversal_reason": None,
         },
     }
@@ -497,3 +498,41 @@ def test_claim_lease_keeps_a_delivery_from_a_second_worker(
     assert webhooks.deliver_due(uow, NestedSender(), clock) == 1
     assert seen == [0]
     assert clock.now - deliveries(uow, company)[0].created_at < timedelta(seconds=1)
+
+
+def test_event_carries_the_callers_exception_reason(
+    uow, company, juana, admin, clock, receiver, sender
+) -> None:  # type: ignore[no-untyped-def]
+    endpoint(uow, company, receiver.url, admin, clock)
+
+    def mark(uow: UnitOfWork, settled: Settled) -> None:
+        settled.payment.exception_reason = "amount_mismatch"
+
+    cmd = ApplyPayment(company.id, juana.id, "1000", PaymentMethod.CASH, "bank-1", channel="bank")
+    apply_payment(uow, cmd, actor=admin, clock=clock, before_commit=mark)
+    assert webhooks.deliver_due(uow, sender, clock) == 1
+    data = json.loads(receiver.posts[0].body)["data"]
+    assert (data["status"], data["exception_reason"], data["allocations"]) == (
+        "applied",
+        "amount_mismatch",
+        [{"debt_id": "B-1", "amount": "1000"}],
+    )
+
+
+def test_a_failing_before_commit_check_rolls_the_event_back(
+    uow, company, juana, admin, clock, receiver
+) -> None:  # type: ignore[no-untyped-def]
+    endpoint(uow, company, receiver.url, admin, clock)
+
+    def refuse(uow: UnitOfWork, settled: Settled) -> None:
+        raise Conflict("refused by the caller")
+
+    cmd = ApplyPayment(company.id, juana.id, "1000", PaymentMethod.CASH, "bank-1", channel="bank")
+    with pytest.raises(Conflict, match="refused by the caller"):
+        apply_payment(uow, cmd, actor=admin, clock=clock, before_commit=refuse)
+    with uow:
+        counts = [
+            uow.session.scalar(select(func.count()).select_from(t))
+            for t in (Payment, OutboxEvent, WebhookDelivery)
+        ]
+    assert counts == [0, 0, 0]

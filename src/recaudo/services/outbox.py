@@ -108,6 +108,9 @@ def payment_payload(uow: UnitOfWork, payment: Payment) -> dict[str, Any]:
             for debt_id, amount in allocations
         ],
         "credit": str(money.from_minor(credit, currency)),
+        # Set when the money was applied but a person must look at it (a bank payment that
+        # no longer matched its quote): the allocations above are still what happened.
+        "exception_reason": payment.exception_reason,
         "reversal_reason": payment.reversal_reason,
     }
 

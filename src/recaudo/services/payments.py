@@ -260,6 +260,9 @@ def _apply(
             )
         if before_commit is not None:
             before_commit(uow, Settled(payment, tuple(unpayable), credit))
+        if payment.status == PaymentStatus.APPLIED.value:
+            # After the caller's check, so that the event carries its exception reason.
+            outbox.payment_event(uow, payment, outbox.PAYMENT_APPLIED, clock)
         uow.commit()
         return Applied(payment_view(uow.session, payment), replayed=False)
 
@@ -338,7 +341,6 @@ def _allocate(
         entity_id=payment.id,
         after=after,
     )
-    outbox.payment_event(uow, payment, outbox.PAYMENT_APPLIED, clock)
     return plan.credit
 
 
