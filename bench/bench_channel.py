@@ -568,9 +568,25 @@ def run_backend(
                 for phase in PHASES[name]:
                     result = measure(server, phase, secret, workdir, opts, run)
                     series.setdefault((name, phase), Series()).results.append(result)
+                    settle(backend)
             finally:
                 server.stop()
     return series
+
+
+def settle(backend: str) -> None:
+    """Wait for the work a load left queued (requests past wrk's timeout) to drain."""
+    deadline = time.monotonic() + 60
+    while backend == "postgresql" and time.monotonic() < deadline:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND state = 'active'",
+                (RUN_DB,),
+            ).fetchone()
+        if not row or row[0] == 0:
+            break
+        time.sleep(0.5)
+    time.sleep(2)
 
 
 def machine() -> str:
