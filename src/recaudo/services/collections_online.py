@@ -24,7 +24,7 @@ from decimal import Decimal
 from typing import NoReturn
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from recaudo.adapters.db.tables import ChannelAgreement, Company, Customer, Debt, Payment, Quote
@@ -185,11 +185,19 @@ def rut_candidates(raw: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(found))
 
 
-def _customer(uow: UnitOfWork, company_id: int, candidates: tuple[str, ...]) -> Customer | None:
+@dataclass(frozen=True, slots=True)
+class _Found:
+    id: int
+    name: str
+    national_id: str
+
+
+def _customer(uow: UnitOfWork, company_id: int, candidates: tuple[str, ...]) -> _Found | None:
+    """The customer behind the first candidate RUT that is one (Core: no ORM on the hot path)."""
     rows = {
-        c.national_id: c
-        for c in uow.session.scalars(
-            select(Customer).where(
+        row.national_id: _Found(row.id, row.name, row.national_id)
+        for row in uow.session.execute(
+            select(Customer.id, Customer.name, Customer.national_id).where(
                 Customer.company_id == company_id,
                 Customer.id_type == ids.IdType.RUT.value,
                 Customer.national_id.in_(candidates),
@@ -289,8 +297,8 @@ def query_debts(
         now = clock()
         transaction_id = str(uuid.uuid4())
         due = min(r.due_date for r in rows)
-        uow.session.add(
-            Quote(
+        uow.session.execute(
+            insert(Quote).values(
                 company_id=caller.company_id,
                 agreement_id=caller.agreement_id,
                 transaction_id=transaction_id,
