@@ -359,20 +359,30 @@ def event_body(event: OutboxEvent) -> bytes:
     return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
 
 
+def _due(now: datetime) -> Select[WebhookDelivery]:
+    return (
+        select(WebhookDelivery)
+        .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+        .where(
+            WebhookDelivery.status == DeliveryStatus.PENDING.value,
+            WebhookDelivery.next_attempt_at <= now,
+            WebhookEndpoint.enabled.is_(True),
+        )
+        .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
+        .limit(1)
+    )
+
+
 def _claim(uow: UnitOfWork, clock: Clock) -> _Claim | None:
+    # Look first without a write transaction: an idle runner polling every second must
+    # not take SQLite's write lock (nor a PostgreSQL row lock) when nothing is due.
+    with UnitOfWork(uow.engine, write=False) as reader:
+        if reader.session.scalar(_due(clock()).with_only_columns(WebhookDelivery.id)) is None:
+            return None
     with uow:
         now = clock()
         delivery = uow.session.scalar(
-            select(WebhookDelivery)
-            .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
-            .where(
-                WebhookDelivery.status == DeliveryStatus.PENDING.value,
-                WebhookDelivery.next_attempt_at <= now,
-                WebhookEndpoint.enabled.is_(True),
-            )
-            .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
-            .limit(1)
-            .with_for_update(skip_locked=True, of=WebhookDelivery)
+            _due(now).with_for_update(skip_locked=True, of=WebhookDelivery)
         )
         if delivery is None:
             return None
