@@ -38,6 +38,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import psutil  # type: ignore[import-untyped]
 import psycopg
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.schema import CreateIndex
@@ -566,17 +567,45 @@ def run_backend(
             try:
                 check(server, secret, workdir, run * 2 + (name == "recaudo"))
                 for phase in PHASES[name]:
+                    if opts.endpoint != "both" and (phase == "notify") != (
+                        opts.endpoint == "notify"
+                    ):
+                        continue
                     result = measure(server, phase, secret, workdir, opts, run)
                     series.setdefault((name, phase), Series()).results.append(result)
-                    settle(backend)
+                    settle(backend, server)
             finally:
                 server.stop()
     return series
 
 
-def settle(backend: str) -> None:
-    """Wait for the work a load left queued (requests past wrk's timeout) to drain."""
-    deadline = time.monotonic() + 60
+def server_cpu_seconds(server: Server) -> float:
+    processes = [psutil.Process(server.process.pid)]
+    processes += processes[0].children(recursive=True)
+    total = 0.0
+    for process in processes:
+        try:
+            times = process.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def settle(backend: str, server: Server) -> None:
+    """Wait for the work a load left queued (requests past wrk's timeout) to drain.
+
+    uvicorn does not cancel a request whose client went away: the server goes on with
+    its backlog, so the next load waits until the server is idle (and PostgreSQL too).
+    """
+    deadline = time.monotonic() + 120
+    before = server_cpu_seconds(server)
+    while time.monotonic() < deadline:
+        time.sleep(1)
+        now = server_cpu_seconds(server)
+        if now - before < 0.1:
+            break
+        before = now
     while backend == "postgresql" and time.monotonic() < deadline:
         with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
             row = conn.execute(
@@ -700,6 +729,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2, help="worker processes per server")
     parser.add_argument("--backend", choices=("all", "postgresql", "sqlite"), default="all")
     parser.add_argument("--only", choices=("reference", "recaudo"), help="load one server only")
+    parser.add_argument("--endpoint", choices=("both", "query", "notify"), default="both")
     parser.add_argument("--workdir", default="/tmp/recaudo-bench-channel")
     parser.add_argument(
         "--reuse", action="store_true", help="reuse the databases prepared by an earlier run"
