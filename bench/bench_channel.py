@@ -636,6 +636,13 @@ def machine() -> str:
     )
 
 
+def share_text(value: float, reference: float) -> str:
+    if not reference:
+        return "?"
+    ratio = value / reference
+    return f"{ratio:.2f}" if ratio >= 0.01 else f"{ratio:.4f}"
+
+
 def report(opts: argparse.Namespace, results: dict[str, dict[tuple[str, str], Series]]) -> str:
     lines = [
         f"Machine: {machine()}",
@@ -667,14 +674,14 @@ def report(opts: argparse.Namespace, results: dict[str, dict[tuple[str, str], Se
                 ratio, target, met = "1.00", "", ""
                 if key[0] == "recaudo" and reference:
                     ref = reference.median()
-                    ratio = f"**{r.rps / ref.rps:.2f}**" if ref.rps else "?"
+                    ratio = f"**{share_text(r.rps, ref.rps)}**"
                     share, p99 = (0.5, 30.0) if phase == "query" else (0.3, 100.0)
                     target = f"≥ {share:.2f}×, p99 < {p99:g} ms"
                     ok = ref.rps and r.rps / ref.rps >= share and r.p99_ms < p99
                     met = "yes" if ok else "**no**"
                     if phase == "query" and ("reference", "query") in series:
                         with_quote = series[("reference", "query")].median().rps
-                        ratio += f" ({r.rps / with_quote:.2f} of lookup + quote)"
+                        ratio += f" ({share_text(r.rps, with_quote)} of lookup + quote)"
                 lines.append(
                     f"| {backend} | {label} | {names[key]} | {r.rps:,.0f} | {r.p50_ms:.1f} "
                     f"| {r.p99_ms:.1f} | {ratio} | {target} | {met} |"
