@@ -292,6 +292,16 @@ def prepare_sqlite(workdir: Path, customers: int) -> float:
     return time.perf_counter() - started
 
 
+def pg_prepared() -> str | None:
+    """What the prepared PostgreSQL database holds (`<customers> <revision>`), if any."""
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
+            (BASE_DB,),
+        ).fetchone()
+    return row[0] if row else None
+
+
 def reset(backend: str, workdir: Path) -> str:
     """A fresh copy of the prepared database; returns its URL."""
     if backend == "postgresql":
@@ -706,7 +716,12 @@ def main() -> None:
     backends = ["postgresql", "sqlite"] if opts.backend == "all" else [opts.backend]
     # The prepared databases are reused only for the same size and schema revision.
     stamp, wanted = workdir / "prepared.txt", f"{opts.customers} {migrate.head_revision()}"
-    if not opts.reuse or not stamp.exists() or stamp.read_text().strip() != wanted:
+    if (
+        not opts.reuse
+        or not stamp.exists()
+        or stamp.read_text().strip() != wanted
+        or ("postgresql" in backends and pg_prepared() != wanted)
+    ):
         print(f"preparing {opts.customers:,} customers in {workdir} ...", file=sys.stderr)
         write_request_files(workdir, opts.customers)
         for backend in ("postgresql", "sqlite"):
@@ -715,6 +730,8 @@ def main() -> None:
             )
             print(f"  {backend} prepared in {seconds:.1f} s", file=sys.stderr)
         stamp.write_text(wanted + "\n")
+        # The PostgreSQL database is shared by every work directory: it carries its own mark.
+        admin(f"COMMENT ON DATABASE \"{BASE_DB}\" IS '{wanted}'")
     results = {backend: run_backend(backend, workdir, opts) for backend in backends}
     print(report(opts, results))
     # The prepared databases stay for --reuse (PostgreSQL template, SQLite base file).
