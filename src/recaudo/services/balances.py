@@ -8,21 +8,26 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import Subquery, func, select
+from sqlalchemy import ScalarSelect, func, select
 from sqlalchemy.orm import Session
 
-from recaudo.adapters.db.tables import Allocation, CreditEntry, Payment
+from recaudo.adapters.db.tables import Allocation, CreditEntry, Debt, Payment
 from recaudo.domain.payments import PaymentStatus
 
 
-def paid_per_debt() -> Subquery:
-    """(debt_id, paid_minor) for every debt that has received money."""
+def paid_of_debt() -> ScalarSelect[int]:
+    """What the enclosing query's debt (`debts.id`) has received, as a correlated subquery.
+
+    Correlated on purpose: an aggregate over all allocations joined afterwards would be
+    computed for every debt of every company on each query (O(all allocations)), while
+    this one reads only the allocations of the rows the outer query keeps.
+    """
     return (
-        select(Allocation.debt_id, func.sum(Allocation.amount_minor).label("paid_minor"))
+        select(func.coalesce(func.sum(Allocation.amount_minor), 0))
         .join(Payment, Payment.id == Allocation.payment_id)
-        .where(Payment.status == PaymentStatus.APPLIED.value)
-        .group_by(Allocation.debt_id)
-        .subquery("paid")
+        .where(Allocation.debt_id == Debt.id, Payment.status == PaymentStatus.APPLIED.value)
+        .correlate(Debt)
+        .scalar_subquery()
     )
 
 

@@ -24,7 +24,7 @@ from decimal import Decimal
 from typing import NoReturn
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
 from recaudo.adapters.db.tables import ChannelAgreement, Company, Customer, Debt, Payment, Quote
@@ -43,7 +43,7 @@ from recaudo.domain.errors import (
 from recaudo.domain.payments import PaymentMethod, PaymentStatus
 from recaudo.services import audit, incidents
 from recaudo.services.agreements import BANK, check_credentials, secret_prefix
-from recaudo.services.balances import paid_per_debt
+from recaudo.services.balances import paid_of_debt
 from recaudo.services.calendar import accounting_date_of
 from recaudo.services.context import Actor, Clock, Role
 from recaudo.services.customers import CustomerData, register_customer
@@ -274,11 +274,9 @@ def query_debts(
         customer = _customer(uow, caller.company_id, candidates)
         if customer is None:
             raise CustomerNotFound("no customer with this RUT")
-        paid = paid_per_debt()
-        open_minor = Debt.amount_minor - func.coalesce(paid.c.paid_minor, 0)
+        open_minor = Debt.amount_minor - paid_of_debt()
         stmt = (
             select(Debt.external_id, Debt.due_date, Debt.currency, open_minor.label("open"))
-            .outerjoin(paid, paid.c.debt_id == Debt.id)
             .where(
                 Debt.customer_id == customer.id,
                 Debt.status.in_([s.value for s in PAYABLE]),

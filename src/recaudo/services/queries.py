@@ -23,7 +23,7 @@ from recaudo.domain import ids, money
 from recaudo.domain.debts import PAYABLE, DebtStatus
 from recaudo.domain.errors import NotFound, ValidationFailed
 from recaudo.domain.payments import PaymentStatus
-from recaudo.services.balances import credit_balance, paid_per_debt
+from recaudo.services.balances import credit_balance, paid_of_debt
 from recaudo.services.customers import resolve_national_id
 from recaudo.services.views import (
     AllocationView,
@@ -96,10 +96,8 @@ def list_companies(uow: UnitOfWork, company_id: int | None) -> list[CompanyView]
 def _open_totals(session: Session, customer_ids: list[int]) -> dict[int, int]:
     if not customer_ids:
         return {}
-    paid = paid_per_debt()
     rows = session.execute(
-        select(Debt.customer_id, func.sum(Debt.amount_minor - func.coalesce(paid.c.paid_minor, 0)))
-        .outerjoin(paid, paid.c.debt_id == Debt.id)
+        select(Debt.customer_id, func.sum(Debt.amount_minor - paid_of_debt()))
         .where(Debt.customer_id.in_(customer_ids), Debt.status.in_([s.value for s in PAYABLE]))
         .group_by(Debt.customer_id)
     )
@@ -201,12 +199,7 @@ def get_customer(uow: UnitOfWork, company_id: int, customer_id: int) -> Customer
 
 
 def _debt_select(company_id: int) -> Select[Debt, int]:
-    paid = paid_per_debt()
-    return (
-        select(Debt, func.coalesce(paid.c.paid_minor, 0))
-        .outerjoin(paid, paid.c.debt_id == Debt.id)
-        .where(Debt.company_id == company_id)
-    )
+    return select(Debt, paid_of_debt()).where(Debt.company_id == company_id)
 
 
 def debt_view(debt: Debt, paid_minor: int) -> DebtView:
