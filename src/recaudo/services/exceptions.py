@@ -16,7 +16,6 @@ from enum import StrEnum
 from sqlalchemy import func, select
 
 from recaudo.adapters.db.tables import (
-    Allocation,
     CreditEntry,
     Customer,
     Debt,
@@ -25,12 +24,11 @@ from recaudo.adapters.db.tables import (
 )
 from recaudo.adapters.db.uow import UnitOfWork
 from recaudo.domain import money
-from recaudo.domain.allocation import allocate
-from recaudo.domain.debts import PAYABLE, DebtBalance, DebtStatus, status_after_payment
+from recaudo.domain.debts import PAYABLE, DebtStatus
 from recaudo.domain.errors import Conflict, DebtNotPayable, NotFound, ValidationFailed
 from recaudo.services import audit
-from recaudo.services.balances import paid_by_debt
 from recaudo.services.context import Actor, Clock
+from recaudo.services.payments import allocate_to_debts
 from recaudo.services.queries import Paging, _count
 from recaudo.services.views import Page
 
@@ -287,37 +285,11 @@ def _apply_credit(
         if DebtStatus(debt.status) not in PAYABLE:
             raise DebtNotPayable(f"debt {ref!r} cannot take payments", field="debt_ids")
     debts = [by_ref[ref] for ref in refs]
-    paid = paid_by_debt(uow.session, (d.id for d in debts))
-    balances = [
-        DebtBalance(d.id, d.due_date, d.amount_minor, paid.get(d.id, 0), DebtStatus(d.status))
-        for d in debts
-    ]
-    plan = allocate(credit, balances, in_given_order=True)
+    plan = allocate_to_debts(
+        uow, payment, credit, debts, in_given_order=True, actor=actor, clock=clock
+    )
     by_id = {d.id: d for d in debts}
-    applied: dict[str, int] = {}
-    for line in plan.lines:
-        debt = by_id[line.debt_id]
-        uow.session.add(
-            Allocation(payment_id=payment.id, debt_id=debt.id, amount_minor=line.amount)
-        )
-        applied[debt.external_id] = line.amount
-        new = status_after_payment(
-            debt.amount_minor, paid.get(debt.id, 0) + line.amount, DebtStatus(debt.status)
-        )
-        if new.value != debt.status:
-            audit.record(
-                uow,
-                actor=actor,
-                clock=clock,
-                company_id=payment.company_id,
-                action="debt.status_changed",
-                entity_type="debt",
-                entity_id=debt.id,
-                before={"status": debt.status},
-                after={"status": new.value, "payment_id": payment.id},
-            )
-            debt.status = new.value
-            debt.updated_at = clock()
+    applied = {by_id[line.debt_id].external_id: line.amount for line in plan.lines}
     if plan.allocated:
         _withdraw(uow, payment, plan.allocated, "applied", clock)
     uow.session.flush()

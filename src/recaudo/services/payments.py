@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from recaudo.adapters.db.tables import Allocation, Company, CreditEntry, Customer, Debt, Payment
 from recaudo.adapters.db.uow import UnitOfWork
 from recaudo.domain import money
-from recaudo.domain.allocation import allocate
+from recaudo.domain.allocation import AllocationPlan, allocate
 from recaudo.domain.debts import (
     PAYABLE,
     DebtBalance,
@@ -267,24 +267,28 @@ def _apply(
         return Applied(payment_view(uow.session, payment), replayed=False)
 
 
-def _allocate(
+def allocate_to_debts(
     uow: UnitOfWork,
     payment: Payment,
+    amount_minor: int,
     debts: list[Debt],
     *,
     in_given_order: bool,
     actor: Actor,
     clock: Clock,
-) -> int:
-    """Allocate the payment and record its credit; returns the credit (minor units)."""
+) -> AllocationPlan:
+    """Allocate `amount_minor` of `payment` to `debts` (locked by the caller).
+
+    Writes the allocation rows and the debts' new states with their audit rows; what no
+    debt could take is the plan's credit, for the caller to book.
+    """
     paid = paid_by_debt(uow.session, (d.id for d in debts))
     balances = [
         DebtBalance(d.id, d.due_date, d.amount_minor, paid.get(d.id, 0), DebtStatus(d.status))
         for d in debts
     ]
-    plan = allocate(payment.amount_minor, balances, in_given_order=in_given_order)
+    plan = allocate(amount_minor, balances, in_given_order=in_given_order)
     by_id = {d.id: d for d in debts}
-    currency = payment.currency
     for line in plan.lines:
         debt = by_id[line.debt_id]
         uow.session.add(
@@ -307,6 +311,30 @@ def _allocate(
             )
             debt.status = new_status.value
             debt.updated_at = clock()
+    return plan
+
+
+def _allocate(
+    uow: UnitOfWork,
+    payment: Payment,
+    debts: list[Debt],
+    *,
+    in_given_order: bool,
+    actor: Actor,
+    clock: Clock,
+) -> int:
+    """Allocate the payment and record its credit; returns the credit (minor units)."""
+    plan = allocate_to_debts(
+        uow,
+        payment,
+        payment.amount_minor,
+        debts,
+        in_given_order=in_given_order,
+        actor=actor,
+        clock=clock,
+    )
+    by_id = {d.id: d for d in debts}
+    currency = payment.currency
     if plan.credit:
         assert payment.customer_id is not None
         uow.session.add(
