@@ -19,6 +19,7 @@ import io
 import re
 import unicodedata
 import zipfile
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
@@ -118,7 +119,7 @@ def _unique_labels(headers: Sequence[str]) -> tuple[str, ...]:
     return tuple(labels)
 
 
-class Table:
+class Table(ABC):
     """An open file: its layout, then its data rows as `(row_number, cells)`.
 
     Row numbers are what a spreadsheet shows: the header is row 1 when it is the
@@ -129,15 +130,15 @@ class Table:
     layout: Layout
     size: int
 
-    def rows(self) -> Iterator[tuple[int, list[str]]]:
-        raise NotImplementedError
+    @abstractmethod
+    def rows(self) -> Iterator[tuple[int, list[str]]]: ...
 
     @property
-    def bytes_read(self) -> int:
-        raise NotImplementedError
+    @abstractmethod
+    def bytes_read(self) -> int: ...
 
-    def close(self) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def close(self) -> None: ...
 
     def __enter__(self) -> Table:
         return self
