@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -297,21 +297,35 @@ def allocate_to_debts(
         new_status = status_after_payment(
             debt.amount_minor, paid.get(debt.id, 0) + line.amount, DebtStatus(debt.status)
         )
-        if new_status.value != debt.status:
-            audit.record(
-                uow,
-                actor=actor,
-                clock=clock,
-                company_id=payment.company_id,
-                action="debt.status_changed",
-                entity_type="debt",
-                entity_id=debt.id,
-                before={"status": debt.status},
-                after={"status": new_status.value, "payment_id": payment.id},
-            )
-            debt.status = new_status.value
-            debt.updated_at = clock()
+        _change_status(uow, debt, new_status, {"payment_id": payment.id}, actor=actor, clock=clock)
     return plan
+
+
+def _change_status(
+    uow: UnitOfWork,
+    debt: Debt,
+    new_status: DebtStatus,
+    because: Mapping[str, object],
+    *,
+    actor: Actor,
+    clock: Clock,
+) -> None:
+    """Move a debt to `new_status`, if it differs, with its audit row naming the payment."""
+    if new_status.value == debt.status:
+        return
+    audit.record(
+        uow,
+        actor=actor,
+        clock=clock,
+        company_id=debt.company_id,
+        action="debt.status_changed",
+        entity_type="debt",
+        entity_id=debt.id,
+        before={"status": debt.status},
+        after={"status": new_status.value, **because},
+    )
+    debt.status = new_status.value
+    debt.updated_at = clock()
 
 
 def _allocate(
@@ -441,20 +455,8 @@ def _restore_debts(uow: UnitOfWork, payment: Payment, *, actor: Actor, clock: Cl
         new_status = status_after_reversal(
             debt.amount_minor, paid.get(debt.id, 0), DebtStatus(debt.status)
         )
-        if new_status.value != debt.status:
-            audit.record(
-                uow,
-                actor=actor,
-                clock=clock,
-                company_id=payment.company_id,
-                action="debt.status_changed",
-                entity_type="debt",
-                entity_id=debt.id,
-                before={"status": debt.status},
-                after={"status": new_status.value, "reversed_payment_id": payment.id},
-            )
-            debt.status = new_status.value
-            debt.updated_at = clock()
+        because = {"reversed_payment_id": payment.id}
+        _change_status(uow, debt, new_status, because, actor=actor, clock=clock)
     credit = sum(
         e.amount_minor
         for e in uow.session.scalars(
