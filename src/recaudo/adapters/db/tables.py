@@ -272,6 +272,17 @@ class ChannelAgreement(Base):
     passthrough_timeout_ms: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Settlement (issue 4): the layout the daily file is written with (a shipped layout's
+    # name, a layout file's path, or `csv` / `xlsx`), the local time the daily job writes
+    # it, whether the optional control record is written, and the layout the bank's own
+    # settlement file is read with for reconciliation (None: the settlement layout).
+    settlement_layout: Mapped[str] = mapped_column(
+        String(255), server_default="bancoestado-rendicion"
+    )
+    settlement_time: Mapped[time] = mapped_column(Time, server_default="18:30:00")
+    settlement_enabled: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    settlement_control_record: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    reconciliation_layout: Mapped[str | None] = mapped_column(String(255))
 
 
 class Quote(Base):
@@ -388,3 +399,189 @@ class WebhookAttempt(Base):
     status_code: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
     duration_ms: Mapped[int] = mapped_column(Integer)
+
+
+# --- settlement, delivery, reconciliation, file exchange (issue 4) ------------------------
+
+
+class SettlementFile(Base):
+    """One version of an agreement's settlement file for one accounting date.
+
+    The bytes live under the data directory (`storage_path`, relative to it); the row keeps
+    what identifies them. A re-run that produces the same bytes adds nothing; different
+    bytes (a payment changed) add the next version and keep the earlier ones.
+    """
+
+    __tablename__ = "settlement_files"
+    __table_args__ = (
+        UniqueConstraint("agreement_id", "accounting_date", "version"),
+        Index("ix_settlement_files_company_date", "company_id", "accounting_date"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"))
+    agreement_id: Mapped[int] = mapped_column(ForeignKey("channel_agreements.id"))
+    accounting_date: Mapped[date] = mapped_column(Date)
+    version: Mapped[int] = mapped_column(Integer)
+    layout: Mapped[str] = mapped_column(String(255))
+    file_name: Mapped[str] = mapped_column(String(255))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    payment_count: Mapped[int] = mapped_column(Integer)
+    record_count: Mapped[int] = mapped_column(Integer)
+    total_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    storage_path: Mapped[str] = mapped_column(String(500))
+    status: Mapped[str] = mapped_column(String(16))  # generated | delivered | delivery_failed
+    generated_by: Mapped[str] = mapped_column(String(100))
+    generated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # retention
+
+
+class DeliveryTarget(Base):
+    """Where files go or come from: an SFTP server, a mailbox (SMTP) or a local directory.
+
+    `settings` holds the non-secret parameters (host, port, user, remote directory, known
+    host key, recipients, directory ...); the password or private key is kept encrypted
+    (`secret_encrypted`, Fernet with the server's secret key) because Recaudo must present
+    it to the other side, so it cannot be hashed; it is never shown back.
+    """
+
+    __tablename__ = "delivery_targets"
+    __table_args__ = (UniqueConstraint("company_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"))
+    # Set: delivers this agreement's settlement files. None: used by a file exchange.
+    agreement_id: Mapped[int | None] = mapped_column(ForeignKey("channel_agreements.id"))
+    name: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(16))  # sftp | email | local
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON)
+    secret_encrypted: Mapped[str | None] = mapped_column(Text)
+    retention_days: Mapped[int] = mapped_column(Integer, server_default="60")
+    enabled: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Delivery(Base):
+    """One file to be sent to one target, retried with backoff until it arrives."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        Index("ix_deliveries_due", "status", "next_attempt_at"),
+        Index("ix_deliveries_company_created", "company_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"))
+    target_id: Mapped[int] = mapped_column(ForeignKey("delivery_targets.id"))
+    settlement_file_id: Mapped[int | None] = mapped_column(ForeignKey("settlement_files.id"))
+    exchange_file_id: Mapped[int | None] = mapped_column(ForeignKey("exchange_files.id"))
+    file_name: Mapped[str] = mapped_column(String(255))
+    storage_path: Mapped[str] = mapped_column(String(500))
+    status: Mapped[str] = mapped_column(String(16))  # pending | delivered | failed
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    remote_path: Mapped[str | None] = mapped_column(String(500))
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # retention, remote side
+    requested_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class DeliveryAttempt(Base):
+    __tablename__ = "delivery_attempts"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id"), index=True)
+    attempted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ok: Mapped[bool] = mapped_column(Boolean)
+    error: Mapped[str | None] = mapped_column(Text)
+    duration_ms: Mapped[int] = mapped_column(Integer)
+
+
+class Reconciliation(Base):
+    """A bank's settlement file matched against the payments Recaudo recorded."""
+
+    __tablename__ = "reconciliations"
+    __table_args__ = (Index("ix_reconciliations_company_date", "company_id", "accounting_date"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"))
+    agreement_id: Mapped[int] = mapped_column(ForeignKey("channel_agreements.id"))
+    accounting_date: Mapped[date] = mapped_column(Date)
+    file_name: Mapped[str] = mapped_column(String(255))
+    file_sha256: Mapped[str] = mapped_column(String(64))
+    layout: Mapped[str] = mapped_column(String(255))
+    matched: Mapped[int] = mapped_column(Integer)
+    only_bank: Mapped[int] = mapped_column(Integer)
+    only_recaudo: Mapped[int] = mapped_column(Integer)
+    amount_differs: Mapped[int] = mapped_column(Integer)
+    duplicated: Mapped[int] = mapped_column(Integer)
+    bank_total_minor: Mapped[int] = mapped_column(BigInteger)
+    recaudo_total_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ReconciliationItem(Base):
+    __tablename__ = "reconciliation_items"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    reconciliation_id: Mapped[int] = mapped_column(ForeignKey("reconciliations.id"), index=True)
+    # matched | only_bank | only_recaudo | amount_differs | duplicated
+    kind: Mapped[str] = mapped_column(String(16))
+    payment_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"))
+    transaction_id: Mapped[str | None] = mapped_column(String(100))
+    reference: Mapped[str | None] = mapped_column(String(100))
+    bank_amount_minor: Mapped[int | None] = mapped_column(BigInteger)
+    recaudo_amount_minor: Mapped[int | None] = mapped_column(BigInteger)
+    paid_on: Mapped[date | None] = mapped_column(Date)
+    line_no: Mapped[int | None] = mapped_column(Integer)
+    detail: Mapped[str] = mapped_column(Text)
+
+
+class FileExchange(Base):
+    """A company's inbox (debt files it drops) or outbox (payments files Recaudo drops)."""
+
+    __tablename__ = "file_exchanges"
+    __table_args__ = (UniqueConstraint("company_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"))
+    name: Mapped[str] = mapped_column(String(100))
+    direction: Mapped[str] = mapped_column(String(8))  # inbox | outbox
+    # inbox: the SFTP server or local directory polled; outbox: where the file is sent.
+    target_id: Mapped[int] = mapped_column(ForeignKey("delivery_targets.id"))
+    import_mode: Mapped[str | None] = mapped_column(String(8))  # inbox: replace | upsert
+    file_format: Mapped[str] = mapped_column(String(255))  # csv | xlsx | a layout
+    report_recipients: Mapped[list[str] | None] = mapped_column(JSON)
+    poll_seconds: Mapped[int] = mapped_column(Integer, server_default="300")
+    write_time: Mapped[time | None] = mapped_column(Time)  # outbox: local time of the day
+    enabled: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    last_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ExchangeFile(Base):
+    """A file an exchange picked up (inbox) or wrote (outbox), once each."""
+
+    __tablename__ = "exchange_files"
+    __table_args__ = (UniqueConstraint("exchange_id", "file_name", "sha256"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    exchange_id: Mapped[int] = mapped_column(ForeignKey("file_exchanges.id"))
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"))
+    file_name: Mapped[str] = mapped_column(String(255))
+    sha256: Mapped[str] = mapped_column(String(64))
+    # inbox: imported | rejected; outbox: written | delivered | failed
+    status: Mapped[str] = mapped_column(String(16))
+    debt_import_id: Mapped[int | None] = mapped_column(ForeignKey("debt_imports.id"))
+    accounting_date: Mapped[date | None] = mapped_column(Date)  # outbox: the day written
+    storage_path: Mapped[str | None] = mapped_column(String(500))
+    detail: Mapped[str | None] = mapped_column(Text)
+    processed_at: Mapped[datetime] = mapped_column(UTCDateTime)

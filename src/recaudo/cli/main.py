@@ -660,7 +660,7 @@ def serve(
     # process's own container (engine and connection pool). Jobs run once, here.
     with opened() as jobs_container, running_jobs(jobs_container):
         uvicorn.run(
-            "recaudo.cli:worker_app",
+            "recaudo.cli.main:worker_app",
             factory=True,
             workers=workers,
             host=host,

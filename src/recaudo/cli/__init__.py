@@ -1,0 +1,13 @@
+"""The `recaudo` command.
+
+`main` holds the application object, the shared plumbing (errors, output, opening the
+container) and the foundation's commands; each other module adds one group of commands
+to `main.app` when it is imported here.
+"""
+
+from recaudo.cli import main as _main
+from recaudo.cli.main import app, worker_app
+
+__all__ = ["app", "worker_app"]
+
+del _main
