@@ -1,14 +1,19 @@
-"""The in-process job runner: a daemon thread that sends due webhook deliveries.
+"""The in-process job runner: a daemon thread that sends due webhook deliveries and runs
+the periodic jobs (`recaudo.jobs.schedule`).
 
 `recaudo serve` starts one beside the API; `recaudo webhooks deliver` runs the same loop
 in the foreground. Several runners (several servers on one PostgreSQL) are safe:
-`deliver_due` claims each delivery with `FOR UPDATE SKIP LOCKED`.
+`deliver_due` claims each delivery with `FOR UPDATE SKIP LOCKED`, and every periodic job
+must be safe to run twice at once (claim its work the same way, or be idempotent).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from recaudo.adapters.db.uow import UnitOfWork
 from recaudo.adapters.webhooks import HttpSender
@@ -16,6 +21,17 @@ from recaudo.bootstrap import Container
 from recaudo.services import webhooks
 
 logger = logging.getLogger("recaudo.jobs")
+
+
+@dataclass(frozen=True)
+class PeriodicJob:
+    """Work the runner does every `every_s` seconds: `run` gets the container and returns
+    how much it did (for the log). Jobs that act at a time of day (the daily settlement at
+    18:30) are called often and decide themselves whether something is due."""
+
+    name: str
+    every_s: float
+    run: Callable[[Container], int]
 
 
 class Runner:
@@ -28,7 +44,14 @@ class Runner:
         interval_s: float = 1.0,
         sender: webhooks.WebhookSender | None = None,
         batch: int = 100,
+        periodic: Sequence[PeriodicJob] | None = None,
     ) -> None:
+        if periodic is None:
+            from recaudo.jobs.schedule import PERIODIC_JOBS
+
+            periodic = PERIODIC_JOBS
+        self.periodic = tuple(periodic)
+        self._next_run = {job.name: 0.0 for job in self.periodic}
         self.container = container
         self.interval_s = interval_s
         self.batch = batch
@@ -47,6 +70,20 @@ class Runner:
             max_attempts=self.container.settings.webhook_max_attempts,
         )
 
+    def run_periodic(self, *, force: bool = False) -> dict[str, int]:
+        """Run the periodic jobs that are due (all of them with `force`); what each did."""
+        done: dict[str, int] = {}
+        for job in self.periodic:
+            now = time.monotonic()
+            if not force and now < self._next_run[job.name]:
+                continue
+            self._next_run[job.name] = now + job.every_s
+            try:
+                done[job.name] = job.run(self.container)
+            except Exception:  # one failing job must not stop the others or the thread
+                logger.exception("periodic job %s failed", job.name)
+        return done
+
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
@@ -54,6 +91,7 @@ class Runner:
             except Exception:  # a database hiccup must not kill the thread
                 logger.exception("webhook delivery pass failed")
                 tried = 0
+            self.run_periodic()
             if tried < self.batch:
                 self._stop.wait(self.interval_s)
 

@@ -1,0 +1,10 @@
+"""The periodic jobs `recaudo serve` runs beside the API (see `Runner`).
+
+Each feature keeps its job in its own module here and adds it to `PERIODIC_JOBS`.
+"""
+
+from __future__ import annotations
+
+from recaudo.jobs.runner import PeriodicJob
+
+PERIODIC_JOBS: tuple[PeriodicJob, ...] = ()
