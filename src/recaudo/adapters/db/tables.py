@@ -116,6 +116,8 @@ class Payment(Base):
         UniqueConstraint("company_id", "channel", "external_id"),
         Index("ix_payments_company_paid_at", "company_id", "paid_at"),
         Index("ix_payments_customer", "customer_id"),
+        # A settlement file reads one agreement's accounting date.
+        Index("ix_payments_agreement_accounting", "agreement_id", "accounting_date"),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
