@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
 from recaudo.domain.errors import ValidationFailed
@@ -60,3 +61,40 @@ def remove(data_dir: Path, relative_path: str) -> None:
     """Delete a stored file; missing files are ignored."""
     with contextlib.suppress(FileNotFoundError):
         resolve(data_dir, relative_path).unlink()
+
+
+@contextlib.contextmanager
+def spooled(data_dir: Path) -> Iterator[Path]:
+    """A temporary file under ``data_dir/files/.tmp`` to write a large file into, then
+    ``store_file`` it; it is removed on the way out if it was not stored."""
+    tmp_dir = Path(data_dir) / "files" / ".tmp"
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(suffix=".part", dir=tmp_dir)
+    os.close(fd)
+    path = Path(name)
+    try:
+        yield path
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def hash_file(path: Path) -> tuple[str, int]:
+    """SHA-256 (hex) and size of a file, read in chunks."""
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def store_file(data_dir: Path, relative_path: str, source: Path) -> None:
+    """Move ``source`` (a file under ``data_dir``, e.g. from ``spooled``) to
+    ``data_dir/relative_path`` atomically, after an fsync."""
+    target = resolve(data_dir, relative_path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(source, "rb+") as fh:
+        os.fsync(fh.fileno())
+    os.replace(source, target)
