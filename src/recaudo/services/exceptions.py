@@ -26,7 +26,7 @@ from recaudo.adapters.db.uow import UnitOfWork
 from recaudo.domain import money
 from recaudo.domain.debts import PAYABLE, DebtStatus
 from recaudo.domain.errors import Conflict, DebtNotPayable, NotFound, ValidationFailed
-from recaudo.services import audit
+from recaudo.services import audit, outbox
 from recaudo.services.context import Actor, Clock
 from recaudo.services.payments import allocate_to_debts
 from recaudo.services.queries import Paging, _count
@@ -221,6 +221,24 @@ def resolve_exception(
         row.comment = comment
         row.resolved_by = actor.label
         row.resolved_at = clock()
+        uow.session.flush()
+        if applied:
+            # Money reached debts: integrators that only follow `payment.applied` learn it
+            # the way they learn every payment (the payload is the payment's whole state).
+            outbox.payment_event(uow, payment, outbox.PAYMENT_APPLIED, clock)
+        # What awaited this decision: the payment's credit, or all of a payment for an
+        # unknown customer (kept unallocated, with no credit entry).
+        held = credit if payment.customer_id is not None else payment.amount_minor
+        refunded = held if resolution is Resolution.REFUNDED else 0
+        outbox.add_event(
+            uow,
+            company_id,
+            outbox.PAYMENT_EXCEPTION_RESOLVED,
+            outbox.exception_resolved_payload(
+                uow, payment, row, held=held, applied=applied, refunded=refunded
+            ),
+            clock,
+        )
         audit.record(
             uow,
             actor=actor,

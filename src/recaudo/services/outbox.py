@@ -20,6 +20,7 @@ from recaudo.adapters.db.tables import (
     Debt,
     OutboxEvent,
     Payment,
+    PaymentException,
     WebhookDelivery,
     WebhookEndpoint,
 )
@@ -29,7 +30,12 @@ from recaudo.services.context import Clock
 
 PAYMENT_APPLIED = "payment.applied"
 PAYMENT_REVERSED = "payment.reversed"
-EVENT_TYPES = (PAYMENT_APPLIED, PAYMENT_REVERSED)
+PAYMENT_EXCEPTION_RESOLVED = "payment.exception_resolved"
+EVENT_TYPES = (PAYMENT_APPLIED, PAYMENT_REVERSED, PAYMENT_EXCEPTION_RESOLVED)
+# What the payment itself left as the customer's credit: its overpayment, less what an
+# exception resolution later applied to debts. Refunds and reversals are not subtracted:
+# the events that report them say so (`exception.refunded`, `status: reversed`).
+_CREDIT_REASONS = ("overpayment", "applied")
 
 
 def add_event(
@@ -79,7 +85,7 @@ def payment_payload(uow: UnitOfWork, payment: Payment) -> dict[str, Any]:
     credit = sum(
         session.scalars(
             select(CreditEntry.amount_minor).where(
-                CreditEntry.payment_id == payment.id, CreditEntry.reason == "overpayment"
+                CreditEntry.payment_id == payment.id, CreditEntry.reason.in_(_CREDIT_REASONS)
             )
         )
     )
@@ -119,3 +125,37 @@ def payment_event(uow: UnitOfWork, payment: Payment, event_type: str, clock: Clo
     """`add_event` for a payment that was applied or reversed in this transaction."""
     uow.session.flush()
     add_event(uow, payment.company_id, event_type, payment_payload(uow, payment), clock)
+
+
+def exception_resolved_payload(
+    uow: UnitOfWork,
+    payment: Payment,
+    exception: PaymentException,
+    *,
+    held: int,
+    applied: dict[str, int],
+    refunded: int,
+) -> dict[str, Any]:
+    """`payment.exception_resolved`: the payment as `payment_payload` shows it (after the
+    resolution), plus the exception and what its resolution did with the held credit."""
+    currency = payment.currency
+    assert exception.resolved_at is not None
+    return {
+        **payment_payload(uow, payment),
+        "exception": {
+            "id": exception.id,
+            "reason": exception.reason,
+            "detail": exception.detail,
+            "created_at": exception.created_at.isoformat(),
+            "resolution": exception.resolution,
+            "comment": exception.comment,
+            "resolved_by": exception.resolved_by,
+            "resolved_at": exception.resolved_at.isoformat(),
+            "held": str(money.from_minor(held, currency)),
+            "applied": [
+                {"debt_id": debt_id, "amount": str(money.from_minor(amount, currency))}
+                for debt_id, amount in applied.items()
+            ],
+            "refunded": str(money.from_minor(refunded, currency)),
+        },
+    }
