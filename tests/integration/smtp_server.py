@@ -145,7 +145,7 @@ class SmtpServer:
         ok = user == self.user and auth_data.password.decode() == self.password
         with self._lock:
             self.logins.append((user, ok))
-        return AuthResult(success=ok, auth_data=auth_data.login if ok else None)
+        return AuthResult(success=ok, handled=False, auth_data=auth_data.login if ok else None)
 
     def start(self) -> None:
         if not self.port:
