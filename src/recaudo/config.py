@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
+from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -22,6 +23,12 @@ class Settings(BaseSettings):
     demo_customers: int = 1000
     # Webhook deliveries give up (status `failed`) after this many attempts.
     webhook_max_attempts: int = 15
+    # Fernet key(s) that encrypt delivery targets' passwords and keys (comma-separated: the
+    # first encrypts, all decrypt, for rotation). Unset: generated once into
+    # data_dir/secret.key (mode 0600). Losing it means re-entering every target's secret.
+    secret_key: SecretStr | None = None
+    # File deliveries (SFTP, e-mail, local) give up (status `failed`) after this many attempts.
+    delivery_max_attempts: int = 10
     # `recaudo serve` runs background jobs (webhook deliveries) in-process when true.
     jobs_enabled: bool = True
 
