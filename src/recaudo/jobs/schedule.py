@@ -5,6 +5,7 @@ Each feature keeps its job in its own module here and adds it to `PERIODIC_JOBS`
 
 from __future__ import annotations
 
+from recaudo.jobs.exchange import EXCHANGE_JOB
 from recaudo.jobs.runner import PeriodicJob
 
-PERIODIC_JOBS: tuple[PeriodicJob, ...] = ()
+PERIODIC_JOBS: tuple[PeriodicJob, ...] = (EXCHANGE_JOB,)
