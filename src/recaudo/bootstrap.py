@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from sqlalchemy import Engine
 
@@ -10,6 +11,7 @@ from recaudo.adapters.db.engine import make_engine
 from recaudo.adapters.db.uow import UnitOfWork
 from recaudo.adapters.passthrough import PassthroughClient
 from recaudo.config import Settings, get_settings
+from recaudo.services.collections_online import OnlineChannel
 from recaudo.services.context import Clock, system_clock
 
 
@@ -23,6 +25,11 @@ class Container:
 
     def uow(self, *, write: bool = True) -> UnitOfWork:
         return UnitOfWork(self.engine, write=write)
+
+    @cached_property
+    def online(self) -> OnlineChannel:
+        """The bank channels' per-process state (agreement cache, fast reads, group commit)."""
+        return OnlineChannel(self.engine, self.clock, self.passthrough)
 
 
 def build(settings: Settings | None = None, *, clock: Clock = system_clock) -> Container:

@@ -22,12 +22,16 @@ def _boom(*args: Any, **kwargs: Any) -> NoReturn:
     raise RuntimeError("database on fire 10379613-K")
 
 
+async def _async_boom(*args: Any, **kwargs: Any) -> NoReturn:
+    _boom()
+
+
 @pytest.mark.parametrize("shape", ["bank", "canonical/"])
 def test_internal_failures(
     bank: Bank, shape: str, monkeypatch: pytest.MonkeyPatch, logs: pytest.CaptureFixture[str]
 ) -> None:
     quote = bank.quote(JUANA_RUT, shape)
-    monkeypatch.setattr(collections_online, "query_debts", _boom)
+    monkeypatch.setattr(collections_online.OnlineChannel, "quote", _async_boom)
     monkeypatch.setattr(collections_online, "notify_payment", _boom)
     response = bank.query(JUANA_RUT, shape)
     assert (response.status_code, response.json()) == (200, INTERNAL)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date
 
 import pytest
@@ -64,6 +65,19 @@ def test_agreement_create_prints_only_the_secret(
     assert (bad.exit_code, bad.stderr.strip()) == (2, "Error: cut-off '25:00' is not HH:MM")
 
 
+def quote(uow: UnitOfWork, caller: online.Caller, rut: str, clock: FrozenClock) -> online.Quoted:
+    """The channel's debt query, as the HTTP route runs it (on an event loop)."""
+
+    async def ask() -> online.Quoted:
+        channel = online.OnlineChannel(uow.engine, clock)
+        try:
+            return await channel.quote(caller, rut)
+        finally:
+            await channel.close()
+
+    return asyncio.run(ask())
+
+
 def test_availability_and_incidents(
     db_url: str, uow: UnitOfWork, company: Company, clock: FrozenClock
 ) -> None:
@@ -77,7 +91,7 @@ def test_availability_and_incidents(
         lookup = online.find_agreement(uow, "acme", "internet", None)
     assert lookup.caller is not None
     with pytest.raises(online.CompanyUnavailable):
-        online.query_debts(uow, lookup.caller, "12345678-5", clock=clock)
+        quote(uow, lookup.caller, "12345678-5", clock)
     listing = run(db_url, "incidents", "--company", "acme")
     assert "unavailable" in listing.stdout
     assert "debt query while unavailable: corte" in listing.stdout
@@ -96,7 +110,7 @@ def test_exceptions_list_and_resolve(
     with uow:
         lookup = online.find_agreement(uow, "acme", "caja-vecina", None)
     assert lookup.caller is not None
-    quoted = online.query_debts(uow, lookup.caller, "12345678-5", clock=clock)
+    quoted = quote(uow, lookup.caller, "12345678-5", clock)
     note = online.Notification(
         quoted.transaction_id, "12345678-5", clock.now.replace(tzinfo=None), "2000", ()
     )

@@ -12,11 +12,12 @@ from datetime import time
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from recaudo.adapters import netguard
 from recaudo.adapters.db.tables import ChannelAgreement
 from recaudo.adapters.db.uow import UnitOfWork
 from recaudo.domain.accounting_day import DEFAULT_CUTOFF
 from recaudo.domain.errors import Conflict, NotFound, Unauthenticated, ValidationFailed
-from recaudo.services import audit
+from recaudo.services import audit, channel_cache
 from recaudo.services.companies import company_by_slug
 from recaudo.services.context import Actor, Clock, Role
 
@@ -98,6 +99,21 @@ def _allowlist(values: tuple[str, ...]) -> list[str] | None:
     return cleaned or None
 
 
+def _check_target(s: AgreementSettings, *, allow_private_targets: bool) -> None:
+    """The webhooks' address policy for the pass-through URL (no loopback, private or
+    cloud-metadata host); before any transaction, as it may ask DNS."""
+    url = (s.passthrough_url or "").strip()
+    if not url.startswith(("http://", "https://")):
+        return  # nothing to check, or `_apply` refuses it
+    try:
+        netguard.check_url(url, allow_private=allow_private_targets)
+    except netguard.TargetRefused as exc:
+        raise ValidationFailed(
+            f"{exc}: the pass-through URL must reach a public internet address",
+            field="passthrough_url",
+        ) from None
+
+
 def _apply(a: ChannelAgreement, s: AgreementSettings) -> None:
     if s.voucher_name is not None:
         name = " ".join(s.voucher_name.split())
@@ -145,10 +161,12 @@ def create_agreement(
     *,
     actor: Actor,
     clock: Clock,
+    allow_private_targets: bool = False,
 ) -> IssuedAgreement:
     """Enable a bank channel for a company; returns the secret, shown once."""
     actor.require(Role.ADMIN)
     channel, convenio = _channel(channel), _convenio(convenio)
+    _check_target(settings, allow_private_targets=allow_private_targets)
     with uow:
         company = company_by_slug(uow, company_slug)
         if not actor.can_see(company.id):
@@ -201,6 +219,7 @@ def create_agreement(
             entity_id=agreement.id,
             after=snapshot(agreement),
         )
+        uow.after_commit(channel_cache.bump)
         uow.commit()
     return IssuedAgreement(agreement, secret)
 
@@ -213,8 +232,10 @@ def update_agreement(
     *,
     actor: Actor,
     clock: Clock,
+    allow_private_targets: bool = False,
 ) -> ChannelAgreement:
     actor.require(Role.ADMIN)
+    _check_target(settings, allow_private_targets=allow_private_targets)
     with uow:
         agreement = uow.session.get(ChannelAgreement, agreement_id)
         if agreement is None or agreement.company_id != company_id or not actor.can_see(company_id):
@@ -233,6 +254,7 @@ def update_agreement(
             before=before,
             after=snapshot(agreement),
         )
+        uow.after_commit(channel_cache.bump)
         uow.commit()
     return agreement
 

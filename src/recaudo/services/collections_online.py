@@ -15,18 +15,22 @@ request into these calls and maps their results and errors to the bank's codes.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from time import monotonic
 from typing import NoReturn
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert, select
+from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 
+from recaudo.adapters.db.fastread import debt_reader
+from recaudo.adapters.db.group_commit import GroupCommit
 from recaudo.adapters.db.tables import ChannelAgreement, Company, Customer, Debt, Payment, Quote
 from recaudo.adapters.db.uow import UnitOfWork
 from recaudo.adapters.passthrough import PassthroughClient, PassthroughUnavailable
@@ -41,9 +45,8 @@ from recaudo.domain.errors import (
     ValidationFailed,
 )
 from recaudo.domain.payments import PaymentMethod, PaymentStatus
-from recaudo.services import audit, incidents
+from recaudo.services import audit, channel_cache, incidents
 from recaudo.services.agreements import BANK, check_credentials, secret_prefix
-from recaudo.services.balances import paid_of_debt
 from recaudo.services.calendar import accounting_date_of
 from recaudo.services.context import Actor, Clock, Role
 from recaudo.services.customers import CustomerData, register_customer
@@ -51,6 +54,9 @@ from recaudo.services.exceptions import Reason, raise_exception
 from recaudo.services.payments import ApplyPayment, Settled, apply_payment
 
 MAX_DEBTS_PER_PAYMENT = 5
+# How long a process trusts an agreement it looked up (see `channel_cache`).
+AGREEMENT_TTL_S = 2.0
+QUOTES = Quote.metadata.tables["quotes"]
 VIA = "pass-through"
 _RUT_BODY = re.compile(r"^[0-9]{1,8}$")
 _METHODS = {"caja-vecina": PaymentMethod.CASH, "internet": PaymentMethod.BANK_DEBIT}
@@ -251,76 +257,118 @@ def _refuse_if_unavailable(uow: UnitOfWork, caller: Caller, clock: Clock) -> Non
         raise CompanyUnavailable("the company is not available")
 
 
-def query_debts(
-    uow: UnitOfWork,
-    caller: Caller,
-    raw_rut: str,
-    *,
-    clock: Clock,
-    passthrough: PassthroughClient | None = None,
-) -> Quoted:
-    """Offer the customer's oldest-due open debts (at most five) and record the quote.
+class OnlineChannel:
+    """The online channel's per-process state: agreement cache, fast reads, group commit.
 
-    For a pass-through agreement the company's own endpoint says what is owed; those
-    debts are mirrored into Recaudo first, so that the quote and the payment that
-    follows work exactly as for debts loaded from a file.
+    Built once per process (`Container.online`). The debt query runs on the event loop:
+    the agreement comes from a short-lived cache, the customer and their debts from one
+    raw-driver read (`adapters.db.fastread`), and the quote row is group-committed with
+    the other requests' quotes (`adapters.db.group_commit`) before the answer leaves.
     """
-    _refuse_if_unavailable(uow, caller, clock)
-    candidates = rut_candidates(raw_rut)
-    listed: list[str] | None = None
-    if caller.passthrough_url is not None:
-        listed = _mirror(uow, caller, candidates, passthrough, clock)
-    with uow:
-        customer = _customer(uow, caller.company_id, candidates)
-        if customer is None:
-            raise CustomerNotFound("no customer with this RUT")
-        open_minor = Debt.amount_minor - paid_of_debt()
-        stmt = (
-            select(Debt.external_id, Debt.due_date, Debt.currency, open_minor.label("open"))
-            .where(
-                Debt.customer_id == customer.id,
-                Debt.status.in_([s.value for s in PAYABLE]),
-                open_minor > 0,
+
+    def __init__(
+        self,
+        engine: Engine,
+        clock: Clock,
+        passthrough: PassthroughClient | None = None,
+        *,
+        agreement_ttl_s: float = AGREEMENT_TTL_S,
+    ) -> None:
+        self.engine = engine
+        self.clock = clock
+        self.passthrough = passthrough
+        self.agreement_ttl_s = agreement_ttl_s
+        self.reader = debt_reader(engine)
+        self.quotes = GroupCommit(engine)
+        self._agreements: dict[tuple[str, str | None, str | None], tuple[float, AgreementLookup]]
+        self._agreements = {}
+        self._generation = channel_cache.generation()
+
+    def cached_agreement(
+        self, company_slug: str, channel: str | None, secret: str | None
+    ) -> AgreementLookup | None:
+        """The agreement looked up less than `agreement_ttl_s` ago, if any."""
+        if self._generation != channel_cache.generation():
+            self._agreements.clear()
+            self._generation = channel_cache.generation()
+        key = (company_slug, channel, None if channel else secret_prefix(secret or ""))
+        hit = self._agreements.get(key)
+        if hit is None or hit[0] < monotonic():
+            return None
+        return hit[1]
+
+    def load_agreement(
+        self, company_slug: str, channel: str | None, secret: str | None
+    ) -> AgreementLookup:
+        """Look the agreement up in the database (blocking) and cache the answer."""
+        generation = channel_cache.generation()
+        with UnitOfWork(self.engine, write=False) as uow:
+            lookup = find_agreement(uow, company_slug, channel, secret)
+        if generation == channel_cache.generation():  # no change committed meanwhile
+            key = (company_slug, channel, None if channel else secret_prefix(secret or ""))
+            if len(self._agreements) > 10_000:  # URLs are attacker-chosen: stay bounded
+                self._agreements.clear()
+            self._agreements[key] = (monotonic() + self.agreement_ttl_s, lookup)
+        return lookup
+
+    async def quote(self, caller: Caller, raw_rut: str) -> Quoted:
+        """Offer the customer's oldest-due open debts (at most five) and record the quote.
+
+        For a pass-through agreement the company's own endpoint says what is owed; those
+        debts are mirrored into Recaudo first, so that the quote and the payment that
+        follows work exactly as for debts loaded from a file.
+        """
+        clock = self.clock
+        if not caller.enabled or not caller.company_available:
+            await asyncio.to_thread(_refuse_if_unavailable, UnitOfWork(self.engine), caller, clock)
+        candidates = rut_candidates(raw_rut)
+        listed: list[str] | None = None
+        if caller.passthrough_url is not None:
+            listed = await asyncio.to_thread(
+                _mirror, UnitOfWork(self.engine), caller, candidates, self.passthrough, clock
             )
-            .order_by(Debt.due_date, Debt.id)
-            .limit(MAX_DEBTS_PER_PAYMENT)
+        found = await self.reader.customer_debts(
+            caller.company_id, candidates, MAX_DEBTS_PER_PAYMENT, listed
         )
-        if listed is not None:
-            stmt = stmt.where(Debt.company_id == caller.company_id, Debt.external_id.in_(listed))
-        rows = uow.session.execute(stmt).all()
-        if not rows:
+        if found is None:
+            raise CustomerNotFound("no customer with this RUT")
+        if not found.debts:
             raise NothingOwed("this customer owes nothing")
-        currency = rows[0].currency
-        total_minor = sum(int(r.open) for r in rows)
+        debts = found.debts
+        currency = debts[0].currency
+        total_minor = sum(d.open_minor for d in debts)
+        due = min(d.due_date for d in debts)
         now = clock()
         transaction_id = str(uuid.uuid4())
-        due = min(r.due_date for r in rows)
-        uow.session.execute(
-            insert(Quote).values(
-                company_id=caller.company_id,
-                agreement_id=caller.agreement_id,
-                transaction_id=transaction_id,
-                customer_id=customer.id,
-                debts=[r.external_id for r in rows],
-                total_minor=total_minor,
-                currency=currency,
-                due_date=due,
-                created_at=now,
-                expires_at=now + timedelta(seconds=caller.quote_ttl_seconds),
-            )
+        await self.quotes.insert(
+            QUOTES,
+            {
+                "company_id": caller.company_id,
+                "agreement_id": caller.agreement_id,
+                "transaction_id": transaction_id,
+                "customer_id": found.customer_id,
+                "debts": [d.external_id for d in debts],
+                "total_minor": total_minor,
+                "currency": currency,
+                "due_date": due,
+                "created_at": now,
+                "expires_at": now + timedelta(seconds=caller.quote_ttl_seconds),
+            },
         )
-        uow.commit()
         return Quoted(
             transaction_id=transaction_id,
-            rut=_formatted(customer.national_id),
-            name=customer.name,
+            rut=_formatted(found.national_id),
+            name=found.name,
             due_date=due,
             debts=[
-                OfferedDebt(r.external_id, money.from_minor(int(r.open), currency)) for r in rows
+                OfferedDebt(d.external_id, money.from_minor(d.open_minor, currency)) for d in debts
             ],
             total=money.from_minor(total_minor, currency),
             currency=currency,
         )
+
+    async def close(self) -> None:
+        await self.reader.close()
 
 
 def _passthrough_down(uow: UnitOfWork, caller: Caller, cause: str, clock: Clock) -> NoReturn:

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from recaudo.adapters.db.tables import Company, Incident
 from recaudo.adapters.db.uow import UnitOfWork
 from recaudo.domain.errors import NotFound, ValidationFailed
-from recaudo.services import audit
+from recaudo.services import audit, channel_cache
 from recaudo.services.context import Actor, Clock, Role
 from recaudo.services.queries import Paging, _count
 from recaudo.services.views import Page
@@ -88,6 +88,7 @@ def set_availability(
             before=before,
             after={"available": available, "reason": company.unavailable_reason},
         )
+        uow.after_commit(channel_cache.bump)
         uow.commit()
         return Availability(company.available, company.unavailable_reason)
 

@@ -63,16 +63,21 @@ def _secret(request: Request, allow_query_token: bool) -> str | None:
 
 
 class BancoEstadoChannel:
-    """The two endpoints; synchronous work runs in the thread pool."""
+    """The two endpoints, on the event loop; blocking work goes to the thread pool."""
 
     def __init__(self, container: Container) -> None:
         self.container = container
 
-    def _lookup(self, slug: str, channel: str | None, request: Request) -> online.AgreementLookup:
+    async def _lookup(
+        self, slug: str, channel: str | None, request: Request
+    ) -> online.AgreementLookup:
         # Only the canonical URLs need the secret to find the agreement (its prefix).
         secret = _secret(request, allow_query_token=True) if channel is None else None
-        with self.container.uow(write=False) as uow:
-            return online.find_agreement(uow, slug, channel, secret)
+        directory = self.container.online
+        lookup = directory.cached_agreement(slug, channel, secret)
+        if lookup is None:
+            lookup = await run_in_threadpool(directory.load_agreement, slug, channel, secret)
+        return lookup
 
     def _caller(self, lookup: online.AgreementLookup, request: Request) -> online.Caller:
         client = request.client.host if request.client else None
@@ -93,21 +98,16 @@ class BancoEstadoChannel:
         except Exception:
             logger.exception("could not record an incident")
 
-    def query(self, request: Request, slug: str, channel: str | None) -> Response:
+    async def query(self, request: Request, slug: str, channel: str | None) -> Response:
+        """The debt query, on the event loop (see `OnlineChannel.quote`)."""
         http_200 = True
         caller: online.Caller | None = None
         try:
-            lookup = self._lookup(slug, channel, request)
+            lookup = await self._lookup(slug, channel, request)
             http_200 = lookup.errors_as_http_200
             caller = self._caller(lookup, request)
             raw_rut = contract.parse_query(request.query_params)
-            quoted = online.query_debts(
-                self.container.uow(),
-                caller,
-                raw_rut,
-                clock=self.container.clock,
-                passthrough=self.container.passthrough,
-            )
+            quoted = await self.container.online.quote(caller, raw_rut)
             return _json(contract.quote_answer(quoted), 200)
         except contract.BadRequest:
             code = contract.QueryCode.INVALID_QUERY
@@ -115,24 +115,30 @@ class BancoEstadoChannel:
             code = contract.query_code(error)
         except Exception as error:
             logger.exception("debt query failed (%s)", type(error).__name__)
-            self._incident(caller, error)
+            await run_in_threadpool(self._incident, caller, error)
             code = contract.QueryCode.INTERNAL_ERROR
         status = 200 if http_200 else contract.QUERY_STATUS[code]
         return _json(contract.query_error(code), status)
 
-    def notify(
+    async def notify(
         self, request: Request, body: bytes | None, slug: str, channel: str | None
     ) -> Response:
         http_200 = True
         caller: online.Caller | None = None
         try:
-            lookup = self._lookup(slug, channel, request)
+            lookup = await self._lookup(slug, channel, request)
             http_200 = lookup.errors_as_http_200
             caller = self._caller(lookup, request)
             if body is None:
                 raise contract.BadRequest("body too large")
             note = contract.parse_notification(body)
-            online.notify_payment(self.container.uow(), caller, note, clock=self.container.clock)
+            await run_in_threadpool(
+                online.notify_payment,
+                self.container.uow(),
+                caller,
+                note,
+                clock=self.container.clock,
+            )
             code = contract.NotifyCode.OK
         except contract.BadRequest:
             code = contract.NotifyCode.INVALID_REQUEST
@@ -140,7 +146,7 @@ class BancoEstadoChannel:
             code = contract.notify_code(error)
         except Exception as error:
             logger.exception("payment notification failed (%s)", type(error).__name__)
-            self._incident(caller, error)
+            await run_in_threadpool(self._incident, caller, error)
             code = contract.NotifyCode.INTERNAL_ERROR
         status = 200 if http_200 else contract.NOTIFY_STATUS[code]
         return _json(contract.notify_answer(code), status)
@@ -188,8 +194,8 @@ class ChannelRoutes:
                     await _json({}, 405)(scope, receive, send)
                     return True
                 request = Request(scope, receive)
-                response = await run_in_threadpool(
-                    self.channel.query, request, match["company"], match.groupdict().get("channel")
+                response = await self.channel.query(
+                    request, match["company"], match.groupdict().get("channel")
                 )
                 await response(scope, receive, send)
                 return True
@@ -200,8 +206,7 @@ class ChannelRoutes:
                     return True
                 request = Request(scope, receive)
                 body = await _read_body(request, contract.MAX_BODY_BYTES)
-                response = await run_in_threadpool(
-                    self.channel.notify,
+                response = await self.channel.notify(
                     request,
                     body,
                     match["company"],
