@@ -515,42 +515,34 @@ def build_message(
     return msg
 
 
-def send_mail(
-    target: TargetConfig,
-    recipients: Sequence[str],
-    subject: str,
-    body: str,
-    attachments: Sequence[tuple[str, bytes]] = (),
-) -> None:
-    """Send one message through the target's SMTP server (STARTTLS unless it says otherwise)."""
+class _Step:
+    name = "connecting"
+
+
+@contextmanager
+def _smtp_session(target: TargetConfig) -> Iterator[tuple[smtplib.SMTP, _Step, str]]:
+    """A logged-in SMTP session (TLS as the target says); errors become TransferError."""
     if target.kind != "email":
         raise TransferError(f"a {target.kind} target does not send e-mail")
     host = str(target.setting("host", ""))
     if not host:
         raise TransferError("an e-mail target needs an SMTP host")
     security = str(target.setting("security", "starttls"))
+    if security not in ("starttls", "ssl", "none"):
+        raise TransferError(f"unknown SMTP security {security!r} (starttls, ssl or none)")
+    if security == "none" and not _is_loopback(host):
+        raise TransferError("plain SMTP (security none) is allowed only to a loopback address")
     try:
         port = int(target.setting("port", 465 if security == "ssl" else 587))
     except (TypeError, ValueError):
         raise TransferError("the SMTP port is not a number") from None
-    sender = str(target.setting("from", ""))
-    if not sender:
-        raise TransferError("an e-mail target needs a sender address (from)")
-    rcpts = [r.strip() for r in recipients if r and r.strip()]
-    if not rcpts:
-        raise TransferError("no recipients")
-    if security == "none" and not _is_loopback(host):
-        raise TransferError("plain SMTP (security none) is allowed only to a loopback address")
-    if security not in ("starttls", "ssl", "none"):
-        raise TransferError(f"unknown SMTP security {security!r} (starttls, ssl or none)")
     username = target.setting("username")
     secret = target.secret
     where = f"smtp://{host}:{port}"
     timeout = target.timeout_s
-    message = build_message(sender, rcpts, subject, body, attachments)
-    context = ssl.create_default_context(cafile=target.setting("cafile"))
-    step = "connecting"
+    step = _Step()
     try:
+        context = ssl.create_default_context(cafile=target.setting("cafile"))
         client: smtplib.SMTP
         if security == "ssl":
             client = smtplib.SMTP_SSL(host, port, timeout=timeout, context=context)
@@ -559,38 +551,72 @@ def send_mail(
         with client:
             client.ehlo()
             if security == "starttls":
-                step = "starting TLS"
+                step.name = "starting TLS"
                 if not client.has_extn("starttls"):
                     raise TransferError(f"{where} does not offer STARTTLS (refused to send)")
                 client.starttls(context=context)
                 client.ehlo()
             if username:
-                step = "logging in"
+                step.name = "logging in"
                 if not secret:
                     raise TransferError(f"no SMTP password for {username}")
                 client.login(str(username), secret)
-            step = "sending"
-            refused = client.send_message(message, from_addr=sender, to_addrs=rcpts)
-            if refused:
-                raise TransferError(f"{where} refused recipients: {', '.join(sorted(refused))}")
+            step.name = "sending"
+            yield client, step, where
     except TransferError:
         raise
     except smtplib.SMTPAuthenticationError as exc:
         raise TransferError(
-            f"{step} on {where} as {username}: login refused ({exc.smtp_code})"
-        ) from None
-    except smtplib.SMTPResponseException as exc:
-        text = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) else ""
-        raise TransferError(
-            f"{step} on {where} failed: {exc.smtp_code} {scrub(text, secret)}".rstrip()
+            f"{step.name} on {where} as {username}: login refused ({exc.smtp_code})"
         ) from None
     except smtplib.SMTPRecipientsRefused as exc:
         raise TransferError(
             f"{where} refused every recipient: {', '.join(sorted(exc.recipients))}"
         ) from None
+    except smtplib.SMTPResponseException as exc:
+        text = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) else ""
+        raise TransferError(
+            f"{step.name} on {where} failed: {exc.smtp_code} {scrub(text, secret)}".rstrip()
+        ) from None
     except TimeoutError:
-        raise TransferError(f"{step} on {where} timed out after {timeout:g} s") from None
+        raise TransferError(f"{step.name} on {where} timed out after {timeout:g} s") from None
     except ssl.SSLError as exc:
-        raise TransferError(f"{step} on {where}: TLS failed ({exc.reason or exc})") from None
+        raise TransferError(f"{step.name} on {where}: TLS failed ({exc.reason or exc})") from None
     except (OSError, smtplib.SMTPException) as exc:
-        raise TransferError(f"{step} on {where} failed: {scrub(_describe(exc), secret)}") from None
+        raise TransferError(
+            f"{step.name} on {where} failed: {scrub(_describe(exc), secret)}"
+        ) from None
+
+
+def send_mail(
+    target: TargetConfig,
+    recipients: Sequence[str],
+    subject: str,
+    body: str,
+    attachments: Sequence[tuple[str, bytes]] = (),
+) -> None:
+    """Send one message through the target's SMTP server (STARTTLS unless it says otherwise)."""
+    sender = str(target.setting("from", ""))
+    if not sender:
+        raise TransferError("an e-mail target needs a sender address (from)")
+    rcpts = [r.strip() for r in recipients if r and r.strip()]
+    if not rcpts:
+        raise TransferError("no recipients")
+    message = build_message(sender, rcpts, subject, body, attachments)
+    with _smtp_session(target) as (client, _step, where):
+        refused = client.send_message(message, from_addr=sender, to_addrs=rcpts)
+        if refused:
+            raise TransferError(f"{where} refused recipients: {', '.join(sorted(refused))}")
+
+
+def check_mail(target: TargetConfig) -> str:
+    """Connect, start TLS and log in without sending anything; what was checked."""
+    with _smtp_session(target) as (client, _step, where):
+        client.noop()
+        login = target.setting("username")
+        return f"{where}: connected" + (f", logged in as {login}" if login else "")
+
+
+def check_private_key(secret: str) -> None:
+    """Raise TransferError (naming nothing of the key) unless `secret` is a usable key."""
+    _client_key(secret)
