@@ -399,9 +399,10 @@ def file_report(
         if record.status in (FileStatus.WRITTEN, FileStatus.PROCESSING):
             raise NotFound(f"file {file_id} has no report")
         view = _file_view(uow, record)
+        owner = record.company_id
     if view.counts is not None and view.counts.rejected and view.debt_import_id is not None:
         out = io.BytesIO()
-        write_rejected_rows(uow, record.company_id, view.debt_import_id, out)
+        write_rejected_rows(uow, owner, view.debt_import_id, out)
         return f"{view.file_name}.report.csv", out.getvalue()
     return f"{view.file_name}.report.txt", _report_text(view).encode("utf-8")
 
@@ -712,7 +713,7 @@ def _finish(
         )
         uow.commit()
         view = _file_view(uow, record)
-    logger.info("exchange %s: %s %s (%s)", inbox.id, record.file_name, status.value, detail)
+    logger.info("exchange %s: %s %s (%s)", inbox.id, view.file_name, status.value, detail)
     return view
 
 
@@ -882,7 +883,8 @@ def write_outbox(
                     f"the file of {day} can be written from {closes.isoformat()} on", field="date"
                 )
             days = [day]
-    result = RunResult(exchange_id, exchange.name, Direction.OUTBOX)
+        name = exchange.name
+    result = RunResult(exchange_id, name, Direction.OUTBOX)
     for each in days:
         view = _write_day(uow, exchange_id, each, settings=settings, actor=actor, clock=clock)
         if view is not None:
