@@ -42,6 +42,8 @@ class Reason(StrEnum):
     AMOUNT_MISMATCH = "amount_mismatch"
     CUSTOMER_MISMATCH = "customer_mismatch"
     DEBTS_CHANGED = "debts_changed"
+    # In the bank's settlement file but never notified online: recorded by reconciliation.
+    NOT_NOTIFIED = "not_notified"
 
 
 class Resolution(StrEnum):
