@@ -4,7 +4,7 @@ files it away, a bad file is set aside with its report, the outbox writes exact 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,13 +27,16 @@ from recaudo.adapters.db.uow import UnitOfWork
 from recaudo.config import Settings
 from recaudo.domain.errors import Conflict, NotFound, ValidationFailed
 from recaudo.domain.payments import PaymentMethod
+from recaudo.services import deliveries, storage
 from recaudo.services import file_exchange as fx
-from recaudo.services import storage
 from recaudo.services.context import Actor, Role
-from recaudo.services.file_exchange import Direction, ExchangeSpec, FileStatus
+from recaudo.services.deliveries import TargetSpec
+from recaudo.services.file_exchange import Direction, ExchangeSpec
 from recaudo.services.imports import ImportMode
 from recaudo.services.payments import ApplyPayment, apply_payment, reverse_payment
 from tests.conftest import FrozenClock
+from tests.integration.sftp_server import SftpServer, running_sftp_server
+from tests.integration.smtp_server import ReceivedMail, SmtpServer, running_smtp_server
 
 HEADER = "rut,nombre,id_deuda,vencimiento,monto,concepto"
 
@@ -61,6 +64,18 @@ BAD = (
 @pytest.fixture
 def settings(db_url: str, tmp_path: Path) -> Settings:
     return Settings(database_url=db_url, data_dir=tmp_path / "data")
+
+
+@pytest.fixture
+def sftp(tmp_path: Path) -> Iterator[SftpServer]:
+    with running_sftp_server(tmp_path / "sftp-root") as server:
+        yield server
+
+
+@pytest.fixture
+def smtp(tmp_path: Path) -> Iterator[SmtpServer]:
+    with running_smtp_server(tmp_path / "smtp") as server:
+        yield server
 
 
 @pytest.fixture
@@ -584,7 +599,9 @@ def test_the_outbox_writes_the_days_payments_file_once_with_exact_bytes(
     stored = storage.read_bytes(
         settings.data_dir, f"files/exchanges/{company.id}/{outbox.id}/pagos_acme_20260303.csv"
     )
-    assert stored.decode("utf-8-sig").splitlines()[1:] == [f"{ana},D-2,2026-04-10,100,office,applied,,4"]
+    assert stored.decode("utf-8-sig").splitlines()[1:] == [
+        f"{ana},D-2,2026-04-10,100,office,applied,,4"
+    ]
 
 
 def test_the_outbox_catches_up_missed_days_and_writes_xlsx(
@@ -618,3 +635,100 @@ def test_the_outbox_catches_up_missed_days_and_writes_xlsx(
     sheet = openpyxl.load_workbook(io.BytesIO(data)).active
     assert sheet is not None
     assert [list(r) for r in sheet.iter_rows(values_only=True)] == [list(fx.OUTBOX_HEADERS)]
+
+
+# ------------------------------------------------------------ real SFTP and SMTP servers
+
+
+def test_an_sftp_inbox_is_polled_and_its_report_mailed(
+    uow: UnitOfWork,
+    company: Company,
+    admin: Actor,
+    clock: FrozenClock,
+    settings: Settings,
+    sftp: SftpServer,
+    smtp: SmtpServer,
+) -> None:
+    inbox_dir = sftp.root / "inbox"
+    inbox_dir.mkdir()
+    sftp = TargetSpec("bank-sftp", "sftp", sftp.target_settings("/inbox"), secret=sftp.password)
+    mail = TargetSpec("mail", "email", smtp.target_settings(["ops@acme.cl"]), secret=smtp.password)
+    for spec in (sftp, mail):
+        deliveries.create_target(uow, company.id, spec, settings=settings, actor=admin, clock=clock)
+    exchange = fx.create_exchange(
+        uow,
+        company.id,
+        ExchangeSpec(
+            "debts-in", Direction.INBOX, "bank-sftp", report_recipients=["cobranza@acme.cl"]
+        ),
+        actor=admin,
+        clock=clock,
+    )
+    drop(inbox_dir, "deudas.csv", GOOD, clock)
+    drop(inbox_dir, "malo.csv", BAD, clock, age_s=60)
+
+    result = poll(uow, exchange, settings, admin, clock)
+
+    assert [(f.file_name, f.status) for f in result.files] == [
+        ("deudas.csv", "imported"),
+        ("malo.csv", "rejected"),
+    ]
+    assert tree(inbox_dir).keys() == {
+        "processed/deudas.csv",
+        "rejected/malo.csv",
+        "rejected/malo.csv.report.csv",
+    }
+    assert tree(inbox_dir)["processed/deudas.csv"] == GOOD
+    assert len(debts_of(uow, company)) == 3
+
+    good, bad = smtp.messages
+    assert (good.rcpt_tos, good.tls) == (("cobranza@acme.cl",), True)
+    assert good.message["Subject"] == "Recaudo acme: deudas.csv imported"
+    assert text_of(good) == (
+        "Exchange: debts-in\n"
+        "File: deudas.csv\n"
+        f"SHA-256: {storage.sha256_of(GOOD)}\n"
+        "Status: imported\n"
+        "Mode: upsert\n"
+        "Rows total: 3\n"
+        "Added: 3\n"
+        "Updated: 0\n"
+        "Unchanged: 0\n"
+        "Cancelled: 0\n"
+        "Conflicts: 0\n"
+        "Rejected: 0\n"
+        f"Import: {result.files[0].debt_import_id}\n"
+    )
+    assert good.attachments() == []
+    assert bad.message["Subject"] == "Recaudo acme: malo.csv rejected"
+    body = text_of(bad)
+    assert "Rejected: 1\n" in body and "row 3 [monto] rejected:" in body
+    assert body.endswith("Nothing was imported. The file was moved to rejected/ with its report.\n")
+    assert bad.attachments() == [
+        ("malo.csv.report.csv", tree(inbox_dir)["rejected/malo.csv.report.csv"])
+    ]
+
+
+def test_a_report_that_cannot_be_mailed_is_an_incident(
+    uow: UnitOfWork,
+    company: Company,
+    admin: Actor,
+    clock: FrozenClock,
+    settings: Settings,
+    inbox_dir: Path,
+) -> None:
+    exchange = make_inbox(uow, company, inbox_dir, admin, clock, recipients=["ops@acme.cl"])
+    drop(inbox_dir, "deudas.csv", GOOD, clock)
+    [view] = poll(uow, exchange, settings, admin, clock).files
+    assert view.status == "imported"  # the import stands; only the e-mail is missing
+    with uow:
+        causes = uow.session.scalars(select(Incident.cause)).all()
+    assert causes == [
+        "exchange debts-in: report e-mail: no e-mail target to send the report of deudas.csv"
+    ]
+
+
+def text_of(mail: ReceivedMail) -> str:
+    body = mail.message.get_body()
+    assert body is not None
+    return str(body.get_content()).replace("\r\n", "\n")

@@ -526,7 +526,7 @@ def poll_inbox(
             name=exchange.name,
             mode=ImportMode(exchange.import_mode or ImportMode.UPSERT),
             recipients=tuple(exchange.report_recipients or ()),
-            target=_config(target, settings),
+            target=deliveries.target_config(target, settings),
         )
         exchange.last_run_at = clock()
         uow.commit()
@@ -769,6 +769,8 @@ def _mail(
     its enabled e-mail target not bound to an agreement, the oldest if several."""
     if not inbox.recipients:
         return
+    config: transfer.TargetConfig | None = None
+    problem = "no e-mail target to send the report of"
     with uow:
         target = uow.session.scalar(
             select(DeliveryTarget)
@@ -781,14 +783,15 @@ def _mail(
             .order_by(DeliveryTarget.id)
             .limit(1)
         )
-        config = None if target is None else _config(target, settings)
-    if config is None:
-        cause = f"exchange {inbox.name}: no e-mail target to send the report of {view.file_name}"
-        logger.warning("%s", cause)
-        _incident(uow, inbox.company_id, cause, clock)
-        return
+        if target is not None:
+            try:
+                config = deliveries.target_config(target, settings)
+            except transfer.TransferError as exc:
+                problem = f"{exc}; no report sent for"
     subject = f"Recaudo {inbox.company_slug}: {view.file_name} {view.status}"
     try:
+        if config is None:
+            raise transfer.TransferError(f"{problem} {view.file_name}")
         transfer.send_mail(
             config,
             list(inbox.recipients),
@@ -797,7 +800,7 @@ def _mail(
             [attachment] if attachment is not None else [],
         )
     except transfer.TransferError as exc:
-        cause = f"exchange {inbox.name}: report of {view.file_name} not sent: {exc}"
+        cause = f"exchange {inbox.name}: report e-mail: {exc}"
         logger.warning("%s", cause)
         _incident(uow, inbox.company_id, cause, clock)
 
@@ -1288,14 +1291,6 @@ def _file_view(uow: UnitOfWork, f: ExchangeFile) -> ExchangeFileView:
         accounting_date=f.accounting_date,
         delivery_status=delivery_status,
     )
-
-
-def _config(target: DeliveryTarget, settings: Settings) -> transfer.TargetConfig:
-    build = getattr(deliveries, "target_config", None)  # TEMP until deliveries lands it
-    if build is None:
-        return transfer.TargetConfig(target.kind, dict(target.settings), None)
-    config: transfer.TargetConfig = build(target, settings)
-    return config
 
 
 def _incident(uow: UnitOfWork, company_id: int, cause: str, clock: Clock) -> None:
