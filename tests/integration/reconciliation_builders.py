@@ -220,3 +220,51 @@ FILE_LINES = [
     Line(JUANA, "134371", 1500, "T1"),
     Line(JUANA, "134372", 2500, "T1"),
 ]
+
+
+def rendicion(lines: list[tuple[str, str, int, str, int]], day: date = DAY) -> bytes:
+    """A bancoestado-rendicion file: (rut, debt_id, debt_amount, transaction id, debts)."""
+    layout = load_layout("bancoestado-rendicion")
+    by_tx: dict[str, int] = {}
+    for _, _, amount, tx, _ in lines:
+        by_tx[tx] = by_tx.get(tx, 0) + amount
+    details = []
+    for n, (rut, debt_id, amount, tx, debts) in enumerate(lines, start=1):
+        body, dv = rut.split("-")
+        details.append(
+            Record(
+                "detail",
+                {
+                    "rut": int(body),
+                    "rut_dv": dv,
+                    "customer_name": "CLIENTE",
+                    "debt_id": debt_id,
+                    "debt_amount": amount,
+                    "debts_in_payment": debts,
+                    "payment_amount": by_tx[tx],
+                    "paid_date": day,
+                    "paid_time": time(10, 0),
+                    "channel": "CAJA VECINA",
+                    "transaction_id": tx,
+                    "convenio": "11223",
+                    "accounting_date": day,
+                    "sequence": n,
+                },
+            )
+        )
+    header = Record(
+        "header",
+        {
+            "company_rut": 76123456,
+            "company_rut_dv": "0",
+            "company_name": "ACME TELECOMUNICACIONES SPA",
+            "convenio": "11223",
+            "accounting_date": day,
+            "generated_date": day,
+            "generated_time": time(18, 30),
+            "record_count": len(details),
+            "payment_count": len(by_tx),
+            "total_amount": sum(a for _, _, a, _, _ in lines),
+        },
+    )
+    return layout.dumps([header, *details])

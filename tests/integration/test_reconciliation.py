@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from recaudo.adapters.db.tables import (
     AuditEvent,
+    ChannelAgreement,
     Company,
     Payment,
     PaymentException,
@@ -21,13 +22,18 @@ from recaudo.adapters.db.tables import (
 )
 from recaudo.adapters.db.uow import UnitOfWork
 from recaudo.domain.errors import NotFound, PermissionDenied, ValidationFailed
+from recaudo.domain.payments import PaymentMethod
+from recaudo.formats.fixedwidth import Record, load_layout
 from recaudo.services import exceptions, queries
 from recaudo.services import reconciliation as service
+from recaudo.services.agreements import create_agreement
 from recaudo.services.collections_online import Caller, Notification, notify_payment
+from recaudo.services.companies import NewCompany, create_company
 from recaudo.services.context import Actor, Role
-from recaudo.services.payments import reverse_payment
+from recaudo.services.payments import ApplyPayment, apply_payment, reverse_payment
 from recaudo.services.reconciliation import FileRefused
 from tests.conftest import FrozenClock
+from tests.integration.helpers import add_customer, add_debt
 from tests.integration.reconciliation_builders import (
     ANA,
     DAY,
@@ -40,6 +46,7 @@ from tests.integration.reconciliation_builders import (
     bank_file,
     build_world,
     online_day,
+    rendicion,
     write_layout,
 )
 
@@ -433,3 +440,132 @@ def test_the_agreement_layout_is_used_by_default(
     with uow:
         item = uow.session.scalar(select(ReconciliationItem))
         assert item is not None and item.kind == "only_bank"
+
+
+# --- the shipped layouts ------------------------------------------------------------------
+
+
+def test_bancoestado_rendicion_by_default(
+    uow: UnitOfWork, world: World, clock: FrozenClock
+) -> None:
+    ids = online_day(uow, world, clock)
+    data = rendicion(
+        [
+            (JUANA, "134371", 1500, "T1", 2),
+            (JUANA, "134372", 2500, "T1", 2),
+            (PEDRO, "P-1", 1000, "T2", 1),
+            (MARTA, "M-1", 3000, "T3", 1),
+            (MARTA, "M-2", 700, "REC-4", 1),
+            (ANA, "A-1", 5000, "T5", 1),
+        ]
+    )
+    view = service.reconcile(
+        uow, world.agreement.id, data, file_name="r.txt", actor=OPERATOR, clock=clock
+    )
+    [t5] = view.recorded_payments
+    assert view.layout == "bancoestado-rendicion"
+    assert [(i[0], i[1], i[3], i[7]) for i in items(uow, view)] == [
+        ("matched", "T1", D(4000), ids["T1"]),
+        ("matched", "T2", D(1000), ids["T2"]),
+        ("matched", "T3", D(3000), ids["T3"]),
+        ("matched", "REC-4", D(700), ids["REC-4"]),
+        ("only_bank", "T5", D(5000), t5),
+    ]
+    assert statuses(uow, world.company)["A-1"] == ("paid", D(0))
+
+
+def asobancaria(details: list[tuple[str, int]], day: date = DAY) -> bytes:
+    """An Asobancaria 2001 file with one lot: (reference, amount in minor units)."""
+    layout = load_layout("asobancaria-2001")
+    total = sum(a for _, a in details)
+    records = [
+        Record(
+            "01",
+            {
+                "biller_nit": 9006491199,
+                "collection_date": day,
+                "bank_code": 7,
+                "account_number": 123456789,
+                "file_date": day,
+                "file_time": time(18, 0),
+                "file_modifier": "A",
+                "account_type": 1,
+            },
+        ),
+        Record("05", {"service_code": 7709998888487, "lot_number": 1}),
+        *(
+            Record(
+                "06",
+                {
+                    "reference": ref,
+                    "amount": amount,
+                    "payment_origin": 1,
+                    "payment_method": 1,
+                    "operation_number": 0,
+                    "authorization_number": 0,
+                    "debited_bank_code": 0,
+                    "branch_code": 1,
+                    "sequence": n,
+                    "return_cause": None,
+                },
+            )
+            for n, (ref, amount) in enumerate(details, start=1)
+        ),
+        Record("08", {"detail_count": len(details), "total_amount": total, "lot_number": 1}),
+        Record("09", {"detail_count": len(details), "total_amount": total}),
+    ]
+    return layout.dumps(records)
+
+
+def test_asobancaria_by_reference_amount_and_collection_date(
+    uow: UnitOfWork, admin: Actor, clock: FrozenClock
+) -> None:
+    andes = create_company(uow, NewCompany("andes", "Andes SAS", "CO"), actor=admin, clock=clock)
+    issued = create_agreement(uow, "andes", "internet", "5501", actor=admin, clock=clock)
+    with uow:
+        row = uow.session.get(ChannelAgreement, issued.agreement.id)
+        assert row is not None
+        row.reconciliation_layout = "asobancaria-2001"
+        uow.commit()
+    luis = add_customer(uow, andes, "1020304050", "Luis Gómez", clock)
+    add_debt(uow, andes, luis, "1001", "150000.00", date(2026, 2, 1), clock)
+    add_debt(uow, andes, luis, "1002", "50000.50", date(2026, 3, 1), clock)
+    online = apply_payment(
+        uow,
+        ApplyPayment(
+            company_id=andes.id,
+            customer_id=luis.id,
+            amount=D("150000.00"),
+            method=PaymentMethod.BANK_DEBIT,
+            external_id="PSE-77",
+            channel="bancoestado",
+            debts=("1001",),
+            paid_at=datetime(2026, 3, 2, 13, 0, tzinfo=UTC),
+            strict=False,
+            partial=True,
+            agreement_id=issued.agreement.id,
+            accounting_date=DAY,
+        ),
+        actor=admin,
+        clock=clock,
+    ).payment.id
+    data = asobancaria([("1001", 15000000), ("1002", 5000050)])
+    view = service.reconcile(
+        uow, issued.agreement.id, data, file_name="RECAUDO.TXT", actor=OPERATOR, clock=clock
+    )
+    [recorded] = view.recorded_payments
+    assert (view.accounting_date, view.bank_total, view.currency) == (
+        DAY,
+        D("200000.50"),
+        "COP",
+    )
+    assert [(i[0], i[1], i[2], i[3], i[4], i[7]) for i in items(uow, view)] == [
+        ("matched", None, "1001", D("150000.00"), D("150000.00"), online),
+        ("only_bank", None, "1002", D("50000.50"), D("50000.50"), recorded),
+    ]
+    assert statuses(uow, andes)["1002"] == ("paid", D("0.00"))
+    again = service.reconcile(
+        uow, issued.agreement.id, data, file_name="RECAUDO.TXT", actor=OPERATOR, clock=clock
+    )
+    assert again.recorded_payments == ()
+    assert [i[0] for i in items(uow, again)] == ["matched", "only_bank"]

@@ -23,6 +23,8 @@ from recaudo.api.routers import (
     imports,
     incidents,
     payments,
+    reconciliations,
+    settlements,
     webhooks,
 )
 from recaudo.api.schemas import FieldError, Problem
@@ -75,6 +77,8 @@ def create_app(container: Container) -> FastAPI:
         app.include_router(module.router, prefix=PREFIX)
     for module in (webhooks, holidays):
         app.include_router(module.router, prefix=PREFIX)
+    app.include_router(reconciliations.router, prefix=PREFIX)
+    app.include_router(settlements.router, prefix=PREFIX)
     app.include_router(health.router)
 
     @app.get("/", include_in_schema=False)

@@ -10,4 +10,9 @@ from recaudo.cli.main import app, worker_app
 
 __all__ = ["app", "worker_app"]
 
+from recaudo.cli import (
+    reconcile,  # noqa: F401
+    settlement,  # noqa: F401
+)
+
 del _main

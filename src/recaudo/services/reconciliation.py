@@ -705,7 +705,8 @@ def reconcile(
         layout_name = layout or layout_name_of(agreement)
     engine_layout = load_layout(layout_name)
     read = read_bank_file(engine_layout, data)
-    day = accounting_date or read.accounting_date
+    # A file without an accounting date (Asobancaria) is dated by its collection date.
+    day = accounting_date or read.accounting_date or read.file_date
     if day is None:
         raise ValidationFailed(
             "the file does not say its accounting date: give it (--date / accounting_date)",
