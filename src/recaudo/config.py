@@ -23,6 +23,9 @@ class Settings(BaseSettings):
     demo_customers: int = 1000
     # Webhook deliveries give up (status `failed`) after this many attempts.
     webhook_max_attempts: int = 15
+    # Let webhook and pass-through URLs reach loopback and private (RFC 1918, fc00::/7)
+    # addresses: development and tests only. Link-local (cloud metadata) stays refused.
+    webhook_allow_private_targets: bool = False
     # Fernet key(s) that encrypt delivery targets' passwords and keys (comma-separated: the
     # first encrypts, all decrypt, for rotation). Unset: generated once into
     # data_dir/secret.key (mode 0600). Losing it means re-entering every target's secret.

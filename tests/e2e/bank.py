@@ -107,6 +107,7 @@ class Bank:
             AgreementSettings(**values),
             actor=ROOT_ACTOR,
             clock=self.api.clock,
+            allow_private_targets=True,  # the company's test endpoint is on 127.0.0.1
         )
 
 

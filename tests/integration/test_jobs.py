@@ -35,10 +35,17 @@ def test_runner_delivers_in_the_background(
     engine: Engine, db_url: str, uow: UnitOfWork, company: Company, admin: Actor, clock: FrozenClock
 ) -> None:
     container = Container(
-        settings=Settings(database_url=db_url, webhook_max_attempts=2), engine=engine, clock=clock
+        # The receiver is on 127.0.0.1: the runner's sender must be let reach loopback.
+        settings=Settings(
+            database_url=db_url, webhook_max_attempts=2, webhook_allow_private_targets=True
+        ),
+        engine=engine,
+        clock=clock,
     )
     with running_receiver() as receiver:
-        created = webhooks.create_endpoint(uow, company.id, receiver.url, actor=admin, clock=clock)
+        created = webhooks.create_endpoint(
+            uow, company.id, receiver.url, actor=admin, clock=clock, allow_private=True
+        )
         customer = add_customer(uow, company, "12.345.678-5", "Juana Pérez", clock)
         add_debt(uow, company, customer, "B-1", "1000", date(2026, 1, 10), clock)
         runner = Runner(container, interval_s=0.05)

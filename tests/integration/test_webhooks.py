@@ -43,7 +43,7 @@ def receiver() -> Iterator[Receiver]:
 
 @pytest.fixture
 def sender() -> Iterator[HttpSender]:
-    sender = HttpSender(timeout_s=2)
+    sender = HttpSender(timeout_s=2, allow_private=True)  # the receiver is on 127.0.0.1
     yield sender
     sender.close()
 
@@ -57,7 +57,9 @@ def juana(uow: UnitOfWork, company: Company, clock: FrozenClock) -> Customer:
 
 
 def endpoint(uow: UnitOfWork, company: Company, url: str, admin: Actor, clock: FrozenClock):  # type: ignore[no-untyped-def]
-    return webhooks.create_endpoint(uow, company.id, url, actor=admin, clock=clock)
+    return webhooks.create_endpoint(
+        uow, company.id, url, actor=admin, clock=clock, allow_private=True
+    )
 
 
 def pay(
@@ -305,7 +307,7 @@ def test_a_slow_receiver_times_out_and_is_retried(
     endpoint(uow, company, receiver.url, admin, clock)
     pay(uow, company, juana, "1000", "caja-1", admin, clock)
     receiver.delay_s = 1.0
-    sender = HttpSender(timeout_s=0.2)
+    sender = HttpSender(timeout_s=0.2, allow_private=True)
     try:
         assert webhooks.deliver_due(uow, sender, clock) == 1
     finally:
@@ -435,7 +437,7 @@ def test_concurrent_workers_never_send_one_delivery_twice(
     barrier = threading.Barrier(3)
 
     def worker() -> None:
-        sender = HttpSender(timeout_s=5)
+        sender = HttpSender(timeout_s=5, allow_private=True)
         barrier.wait()
         try:
             tried.append(webhooks.deliver_due(UnitOfWork(engine), sender, clock))

@@ -10,16 +10,26 @@ Every request is a JSON ``POST`` with these headers::
 ``t`` is the Unix time of signing; ``body`` is the exact bytes of the request body. A
 receiver recomputes the HMAC with its secret, compares in constant time and refuses
 timestamps older than its tolerance (replayed captures): :func:`verify_signature`.
+
+The sender never connects to an address the network guard refuses (``adapters.netguard``:
+loopback, private, link-local/cloud metadata, ...; loopback and private are allowed with
+``allow_private``). It resolves the URL's host once, checks every address, then connects
+to a checked address itself, sending the URL's host in the ``Host`` header and as the TLS
+server name (SNI, and the name the certificate must match): a DNS answer that changes
+between the check and the connection (DNS rebinding) cannot redirect it. A refused
+target is an attempt that fails with the reason, like a refused connection.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import ssl
 import time
 
 import httpx
 
+from recaudo.adapters import netguard
 from recaudo.services.webhooks import SendResult
 
 SIGNATURE_HEADER = "Recaudo-Signature"
@@ -61,13 +71,27 @@ def verify_signature(
 
 
 class HttpSender:
-    """The real `WebhookSender`: one POST per attempt, 10 s timeout, no redirects."""
+    """The real `WebhookSender`: one POST per attempt, 10 s timeout, no redirects, only
+    to addresses the network guard allows."""
 
     def __init__(
-        self, *, timeout_s: float = TIMEOUT_S, transport: httpx.BaseTransport | None = None
+        self,
+        *,
+        timeout_s: float = TIMEOUT_S,
+        transport: httpx.BaseTransport | None = None,
+        allow_private: bool = False,
+        verify: ssl.SSLContext | bool = True,
     ) -> None:
+        self.allow_private = allow_private
+        # No kept-alive connections: each attempt connects to the address it has just
+        # checked, and a TLS connection verified for one host is never reused for
+        # another host that shares its address.
         self._client = httpx.Client(
-            timeout=httpx.Timeout(timeout_s), transport=transport, follow_redirects=False
+            timeout=httpx.Timeout(timeout_s),
+            transport=transport,
+            follow_redirects=False,
+            limits=httpx.Limits(max_keepalive_connections=0),
+            verify=verify,
         )
 
     def send(
@@ -80,22 +104,50 @@ class HttpSender:
         body: bytes,
         timestamp: int,
     ) -> SendResult:
+        started = time.monotonic()
+        try:
+            target = httpx.URL(url)
+            host = target.raw_host.decode("ascii")
+        except (httpx.InvalidURL, UnicodeDecodeError):
+            return SendResult(None, "invalid URL", _elapsed_ms(started))
+        port = target.port or (443 if target.scheme == "https" else 80)
+        try:
+            addresses = netguard.allowed_addresses(host, port, allow_private=self.allow_private)
+        except netguard.TargetRefused as exc:
+            return SendResult(None, f"refused target: {exc}", _elapsed_ms(started))
+        except netguard.TargetUnresolved as exc:
+            return SendResult(None, f"DNS error: {exc}", _elapsed_ms(started))
         headers = {
+            "Host": target.netloc.decode("ascii"),
             "Content-Type": "application/json",
             "User-Agent": "Recaudo-Webhooks/1",
             EVENT_HEADER: event_type,
             DELIVERY_HEADER: str(delivery_id),
             SIGNATURE_HEADER: sign(secret, timestamp, body),
         }
-        started = time.monotonic()
-        try:
-            response = self._client.post(url, content=body, headers=headers)
-        except httpx.TimeoutException:
-            return SendResult(None, "timeout", _elapsed_ms(started))
-        except httpx.HTTPError as exc:
-            return SendResult(None, f"connection error: {type(exc).__name__}", _elapsed_ms(started))
-        error = None if 200 <= response.status_code < 300 else f"HTTP {response.status_code}"
-        return SendResult(response.status_code, error, _elapsed_ms(started))
+        extensions = {}
+        if target.scheme == "https" and netguard.ip_literal(host) is None:
+            extensions["sni_hostname"] = host
+        error = "connection error"
+        for address in addresses:  # the next one only when this one refuses the connection
+            pinned = target.copy_with(host=str(address))
+            try:
+                response = self._client.post(
+                    pinned, content=body, headers=headers, extensions=extensions
+                )
+            except httpx.TimeoutException:
+                return SendResult(None, "timeout", _elapsed_ms(started))
+            except httpx.ConnectError:
+                error = "connection error: ConnectError"
+                continue
+            except httpx.HTTPError as exc:
+                error = f"connection error: {type(exc).__name__}"
+                break
+            error_text = (
+                None if 200 <= response.status_code < 300 else f"HTTP {response.status_code}"
+            )
+            return SendResult(response.status_code, error_text, _elapsed_ms(started))
+        return SendResult(None, error, _elapsed_ms(started))
 
     def close(self) -> None:
         self._client.close()

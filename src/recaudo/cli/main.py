@@ -713,7 +713,12 @@ def webhooks_create(
     with opened() as container:
         company_id = company_of(container, company).id
         created = webhook_service.create_endpoint(
-            container.uow(), company_id, url, actor=cli_actor(), clock=container.clock
+            container.uow(),
+            company_id,
+            url,
+            actor=cli_actor(),
+            clock=container.clock,
+            allow_private=container.settings.webhook_allow_private_targets,
         )
     typer.echo(created.secret)
     err.print(

@@ -56,7 +56,9 @@ class Runner:
         self.interval_s = interval_s
         self.batch = batch
         self._own_sender = sender is None
-        self.sender: webhooks.WebhookSender = sender or HttpSender()
+        self.sender: webhooks.WebhookSender = sender or HttpSender(
+            allow_private=container.settings.webhook_allow_private_targets
+        )
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 

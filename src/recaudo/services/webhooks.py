@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import Select, func, select
 
+from recaudo.adapters import netguard
 from recaudo.adapters.db.tables import (
     OutboxEvent,
     WebhookAttempt,
@@ -156,14 +157,35 @@ def validate_url(url: str) -> str:
     return url
 
 
+def check_target(url: str, *, allow_private: bool) -> None:
+    """Refuse a URL whose host is, or resolves to, an address Recaudo must not call
+    (loopback, private, link-local, ...: `adapters.netguard`)."""
+    try:
+        netguard.check_url(url, allow_private=allow_private)
+    except netguard.TargetRefused as exc:
+        raise ValidationFailed(
+            f"{exc}: webhook URLs must reach a public internet address", field="url"
+        ) from None
+
+
 def create_endpoint(
-    uow: UnitOfWork, company_id: int, url: str, *, actor: Actor, clock: Clock
+    uow: UnitOfWork,
+    company_id: int,
+    url: str,
+    *,
+    actor: Actor,
+    clock: Clock,
+    allow_private: bool = False,
 ) -> CreatedEndpoint:
-    """Register a URL for the company's events; the signing secret is returned only here."""
+    """Register a URL for the company's events; the signing secret is returned only here.
+
+    `allow_private` (setting `webhook_allow_private_targets`) lets the URL reach loopback
+    and private addresses; every delivery checks the address again."""
     actor.require(Role.ADMIN)
     url = validate_url(url)
     if not actor.can_see(company_id):
         raise NotFound(f"no company {company_id}")
+    check_target(url, allow_private=allow_private)
     secret = f"whsec_{secrets.token_urlsafe(32)}"
     with uow:
         endpoint = WebhookEndpoint(

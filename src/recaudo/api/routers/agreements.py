@@ -62,6 +62,7 @@ def create_agreement(
         _settings(body),
         actor=actor,
         clock=container.clock,
+        allow_private_targets=container.settings.webhook_allow_private_targets,
     )
     return AgreementCreated(**AgreementOut.of(issued.agreement).model_dump(), secret=issued.secret)
 
@@ -81,5 +82,6 @@ def update_agreement(
         _settings(body),
         actor=actor,
         clock=container.clock,
+        allow_private_targets=container.settings.webhook_allow_private_targets,
     )
     return AgreementOut.of(agreement)

@@ -119,7 +119,12 @@ def create_webhook(
     body: WebhookEndpointIn, actor: ActorDep, container: ContainerDep
 ) -> WebhookEndpointCreated:
     created = webhooks.create_endpoint(
-        container.uow(), company_id_of(actor), body.url, actor=actor, clock=container.clock
+        container.uow(),
+        company_id_of(actor),
+        body.url,
+        actor=actor,
+        clock=container.clock,
+        allow_private=container.settings.webhook_allow_private_targets,
     )
     out = WebhookEndpointOut.of(created.endpoint)
     return WebhookEndpointCreated(**out.model_dump(), secret=created.secret)
