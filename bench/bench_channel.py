@@ -365,6 +365,9 @@ class Result:
     p99_ms: float
     requests: int
     errors: int  # socket errors, timeouts and non-2xx answers
+    # Server CPU (all its processes, user + system) per request during the measured load:
+    # what a request costs, whatever else the machine is doing.
+    cpu_us: float = 0.0
 
     @staticmethod
     def parse(output: str) -> Result:
@@ -533,13 +536,17 @@ def measure(
     if opts.warmup > 0:
         wrk(base, script, warm, opts.warmup, opts)
     profiler = start_profile(server, phase, workdir, opts) if opts.profile else None
+    cpu_before = server_cpu_seconds(server)
     output = wrk(base, script, measured, opts.duration, opts)
+    cpu = server_cpu_seconds(server) - cpu_before
     if profiler is not None:
         profiler.wait()
     result = Result.parse(output)
+    result.cpu_us = cpu / max(result.requests, 1) * 1e6
     print(
         f"  {server.name} {phase}: {result.rps:,.0f} req/s, p50 {result.p50_ms:.2f} ms, "
-        f"p99 {result.p99_ms:.2f} ms, {result.requests:,} requests, {result.errors} errors",
+        f"p99 {result.p99_ms:.2f} ms, {result.requests:,} requests, {result.errors} errors, "
+        f"server CPU {result.cpu_us:,.0f} us/request",
         file=sys.stderr,
     )
     return result

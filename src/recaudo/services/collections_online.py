@@ -29,8 +29,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 
-from recaudo.adapters.db.fastread import debt_reader
-from recaudo.adapters.db.group_commit import GroupCommit
+from recaudo.adapters.db.channel_store import NewQuote, channel_store
 from recaudo.adapters.db.tables import ChannelAgreement, Company, Customer, Debt, Payment, Quote
 from recaudo.adapters.db.uow import UnitOfWork
 from recaudo.adapters.passthrough import PassthroughClient, PassthroughUnavailable
@@ -56,7 +55,6 @@ from recaudo.services.payments import ApplyPayment, Settled, apply_payment
 MAX_DEBTS_PER_PAYMENT = 5
 # How long a process trusts an agreement it looked up (see `channel_cache`).
 AGREEMENT_TTL_S = 2.0
-QUOTES = Quote.metadata.tables["quotes"]
 VIA = "pass-through"
 _RUT_BODY = re.compile(r"^[0-9]{1,8}$")
 _METHODS = {"caja-vecina": PaymentMethod.CASH, "internet": PaymentMethod.BANK_DEBIT}
@@ -262,8 +260,8 @@ class OnlineChannel:
 
     Built once per process (`Container.online`). The debt query runs on the event loop:
     the agreement comes from a short-lived cache, the customer and their debts from one
-    raw-driver read (`adapters.db.fastread`), and the quote row is group-committed with
-    the other requests' quotes (`adapters.db.group_commit`) before the answer leaves.
+    raw-driver read, and the quote row is group-committed with the other requests'
+    quotes before the answer leaves (`adapters.db.channel_store`).
     """
 
     def __init__(
@@ -278,8 +276,7 @@ class OnlineChannel:
         self.clock = clock
         self.passthrough = passthrough
         self.agreement_ttl_s = agreement_ttl_s
-        self.reader = debt_reader(engine)
-        self.quotes = GroupCommit(engine)
+        self.store = channel_store(engine)
         self._agreements: dict[tuple[str, str | None, str | None], tuple[float, AgreementLookup]]
         self._agreements = {}
         self._generation = channel_cache.generation()
@@ -327,7 +324,7 @@ class OnlineChannel:
             listed = await asyncio.to_thread(
                 _mirror, UnitOfWork(self.engine), caller, candidates, self.passthrough, clock
             )
-        found = await self.reader.customer_debts(
+        found = await self.store.customer_debts(
             caller.company_id, candidates, MAX_DEBTS_PER_PAYMENT, listed
         )
         if found is None:
@@ -340,20 +337,19 @@ class OnlineChannel:
         due = min(d.due_date for d in debts)
         now = clock()
         transaction_id = str(uuid.uuid4())
-        await self.quotes.insert(
-            QUOTES,
-            {
-                "company_id": caller.company_id,
-                "agreement_id": caller.agreement_id,
-                "transaction_id": transaction_id,
-                "customer_id": found.customer_id,
-                "debts": [d.external_id for d in debts],
-                "total_minor": total_minor,
-                "currency": currency,
-                "due_date": due,
-                "created_at": now,
-                "expires_at": now + timedelta(seconds=caller.quote_ttl_seconds),
-            },
+        await self.store.add_quote(
+            NewQuote(
+                company_id=caller.company_id,
+                agreement_id=caller.agreement_id,
+                transaction_id=transaction_id,
+                customer_id=found.customer_id,
+                debts=[d.external_id for d in debts],
+                total_minor=total_minor,
+                currency=currency,
+                due_date=due,
+                created_at=now,
+                expires_at=now + timedelta(seconds=caller.quote_ttl_seconds),
+            )
         )
         return Quoted(
             transaction_id=transaction_id,
@@ -368,7 +364,7 @@ class OnlineChannel:
         )
 
     async def close(self) -> None:
-        await self.reader.close()
+        await self.store.close()
 
 
 def _passthrough_down(uow: UnitOfWork, caller: Caller, cause: str, clock: Clock) -> NoReturn:
