@@ -1296,7 +1296,7 @@ def purge(
         )
         if company_id is not None:
             stmt = stmt.where(Delivery.company_id == company_id)
-        for delivery, target in reader.session.execute(stmt).tuples():
+        for delivery, target in reader.session.execute(stmt).all():
             if not _aged(delivery, target, now):
                 continue
             assert delivery.delivered_at is not None
@@ -1397,12 +1397,11 @@ def _purge_local(
         stmt = stmt.where(SettlementFile.company_id == company_id)
     done: list[SettlementFile] = []
     for sf in uow.session.scalars(stmt).all():
-        rows = uow.session.execute(
+        pairs = uow.session.execute(
             select(Delivery, DeliveryTarget)
             .join(DeliveryTarget, DeliveryTarget.id == Delivery.target_id)
             .where(Delivery.settlement_file_id == sf.id)
-        ).tuples()
-        pairs = list(rows)
+        ).all()
         if not pairs:
             continue
         if all(
