@@ -415,7 +415,9 @@ def test_a_missing_inbox_directory_is_an_incident_not_a_crash(
         causes = uow.session.scalars(select(Incident.cause)).all()
         kinds = uow.session.scalars(select(Incident.kind)).all()
     assert kinds == ["file_exchange"]
-    assert causes == [f"exchange debts-in: directory {tmp_path / 'nowhere'} does not exist"]
+    assert causes == [
+        f"exchange debts-in: the inbox cannot be read: directory {tmp_path / 'nowhere'} does not exist"
+    ]
 
 
 # ------------------------------------------------------------------------- configuration

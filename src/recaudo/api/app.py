@@ -18,6 +18,7 @@ from recaudo.api.routers import (
     customers,
     debts,
     exceptions,
+    exchanges,
     health,
     holidays,
     imports,
@@ -79,6 +80,7 @@ def create_app(container: Container) -> FastAPI:
         app.include_router(module.router, prefix=PREFIX)
     app.include_router(reconciliations.router, prefix=PREFIX)
     app.include_router(settlements.router, prefix=PREFIX)
+    app.include_router(exchanges.router, prefix=PREFIX)
     app.include_router(health.router)
 
     @app.get("/", include_in_schema=False)

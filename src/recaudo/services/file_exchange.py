@@ -119,7 +119,7 @@ class ExchangeSpec:
 
     name: str
     direction: Direction
-    target: str  # the delivery target's name (or id as digits)
+    target: str | int  # the delivery target: its id, or its name
     import_mode: ImportMode | None = None  # inbox: default upsert
     file_format: str = "csv"  # outbox: csv | xlsx | a fixed-width layout name
     report_recipients: Sequence[str] = ()
@@ -430,7 +430,10 @@ def run_exchange(
     if direction is Direction.INBOX:
         if day is not None:
             raise ValidationFailed("a date is only for an outbox", field="date")
-        return poll_inbox(uow, exchange_id, settings=settings, actor=actor, clock=clock)
+        try:
+            return poll_inbox(uow, exchange_id, settings=settings, actor=actor, clock=clock)
+        except transfer.TransferError as exc:  # the server is down, the login refused ...
+            raise Conflict(f"the inbox cannot be read: {exc}") from None
     return write_outbox(uow, exchange_id, settings=settings, actor=actor, clock=clock, day=day)
 
 
@@ -1186,13 +1189,16 @@ def _recipients(values: Sequence[str]) -> tuple[str, ...]:
     return tuple(cleaned)
 
 
-def _target_named(uow: UnitOfWork, company_id: int, target: str) -> DeliveryTarget:
-    ref = target.strip()
-    condition = DeliveryTarget.id == int(ref) if ref.isdigit() and len(ref) < 19 else None
+def _target_named(uow: UnitOfWork, company_id: int, target: str | int) -> DeliveryTarget:
+    """A target of the company by id (an int) or by name (a str; digits also try the id)."""
     stmt = select(DeliveryTarget).where(DeliveryTarget.company_id == company_id)
-    found = uow.session.scalar(stmt.where(DeliveryTarget.name == ref))
-    if found is None and condition is not None:
-        found = uow.session.scalar(stmt.where(condition))
+    found, ref = None, target
+    if isinstance(ref, str):
+        ref = ref.strip()
+        found = uow.session.scalar(stmt.where(DeliveryTarget.name == ref))
+        target = int(ref) if ref.isdigit() and len(ref) < 19 else 0
+    if found is None and target:
+        found = uow.session.scalar(stmt.where(DeliveryTarget.id == target))
     if found is None:
         raise NotFound(f"no delivery target {ref!r}")
     return found
