@@ -3,6 +3,10 @@
 Some companies keep their debts in their own system. An agreement with a
 ``passthrough_url`` makes the debt query call that URL instead of reading Recaudo's
 portfolio; payments are still recorded in Recaudo and pushed back by the signed webhook.
+The URL must reach a public internet address, like a webhook URL: an agreement refuses a
+loopback, private or cloud-metadata host when it is configured
+(``services.agreements``, ``adapters.netguard``; ``webhook_allow_private_targets`` allows
+loopback and private hosts for development and tests).
 
 The contract the company endpoint must answer
 ----------------------------------------------

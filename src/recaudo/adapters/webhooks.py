@@ -85,13 +85,15 @@ class HttpSender:
         self.allow_private = allow_private
         # No kept-alive connections: each attempt connects to the address it has just
         # checked, and a TLS connection verified for one host is never reused for
-        # another host that shares its address.
+        # another host that shares its address. No proxies from the environment: through
+        # an HTTPS tunnel the TLS name would be the address, not the URL's host.
         self._client = httpx.Client(
             timeout=httpx.Timeout(timeout_s),
             transport=transport,
             follow_redirects=False,
             limits=httpx.Limits(max_keepalive_connections=0),
             verify=verify,
+            trust_env=False,
         )
 
     def send(
