@@ -331,7 +331,7 @@ def test_changing_the_layout_makes_a_new_version(
     second = generate(uow, acme.caja_vecina, DAY, tmp_path, clock)
     assert second.created and second.file.version == 2 and second.file.layout == "csv"
     assert second.file.media_type == "text/csv; charset=utf-8"
-    assert first.file.media_type == "text/plain"
+    assert first.file.media_type == "text/plain; charset=iso-8859-1"
 
 
 def test_deliveries_are_queued_with_the_file(
@@ -358,9 +358,7 @@ def test_deliveries_are_queued_with_the_file(
         queued = uow.session.execute(
             select(Delivery.settlement_file_id, Delivery.file_name, Delivery.storage_path)
         ).all()
-    assert [tuple(d) for d in queued] == [
-        (run.file.id, run.file.file_name, run.file.storage_path)
-    ]
+    assert [tuple(d) for d in queued] == [(run.file.id, run.file.file_name, run.file.storage_path)]
 
 
 # --------------------------------------------------------------------------- accounting days

@@ -117,8 +117,18 @@ class _Changed(Exception):
     """The payments changed while the file was written, or another run won the version."""
 
 
+_CHARSETS = {"latin-1": "iso-8859-1", "ascii": "us-ascii", "utf-8": "utf-8"}
+
+
 def media_type(layout: str) -> str:
-    return MEDIA_TYPES.get(layout, FIXED_WIDTH_MEDIA_TYPE)
+    """The file's media type; a fixed-width file's charset is its layout's encoding."""
+    if layout in MEDIA_TYPES:
+        return MEDIA_TYPES[layout]
+    try:
+        encoding = fixedwidth.load_layout(layout).encoding
+    except (fixedwidth.LayoutError, OSError):
+        return "application/octet-stream"  # a layout file since removed: bytes as they are
+    return f"{FIXED_WIDTH_MEDIA_TYPE}; charset={_CHARSETS.get(encoding, encoding)}"
 
 
 def view_of(row: SettlementFile) -> SettlementView:
