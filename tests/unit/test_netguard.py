@@ -123,3 +123,11 @@ def test_allowed_addresses_resolves_once_and_checks_every_address() -> None:
     assert str(info.value).startswith("localhost resolves to ")
     with pytest.raises(netguard.TargetUnresolved):
         netguard.allowed_addresses("nothing.example.invalid", 443, allow_private=False)
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://[::1/x", "http://host:99999/", "http://a\x00b/", "http://" + "a" * 300 + "/", "x"],
+)
+def test_check_url_leaves_malformed_urls_to_the_syntax_check(url: str) -> None:
+    netguard.check_url(url, allow_private=False)  # no exception of its own

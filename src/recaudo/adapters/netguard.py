@@ -114,7 +114,7 @@ def resolve(host: str, port: int) -> list[IPAddress]:
     """Every TCP address of ``host``, in the resolver's order, without repeats."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as exc:
+    except (OSError, UnicodeError, ValueError) as exc:  # also a NUL or a too-long label
         raise TargetUnresolved(f"{host} does not resolve") from exc
     found: list[IPAddress] = []
     for family, _, _, _, sockaddr in infos:
@@ -147,14 +147,14 @@ def check_url(url: str, *, allow_private: bool) -> None:
     A name that does not resolve now is let through: the check at every connection
     decides anyway, and a company may register its URL before its DNS is published.
     """
-    parts = urlsplit(url)
-    host = parts.hostname
-    if not host:
-        return
     try:
+        parts = urlsplit(url)
+        host = parts.hostname
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
-        return  # the caller's URL syntax check reports it
+        return  # not a URL: the caller's syntax check reports it
+    if not host:
+        return
     name = host.rstrip(".")
     if ip_literal(host) is None and (name == "localhost" or name.endswith(".localhost")):
         # Always loopback (RFC 6761), whatever a resolver says.
