@@ -11,6 +11,7 @@ from recaudo.cli.main import app, worker_app
 __all__ = ["app", "worker_app"]
 
 from recaudo.cli import (
+    delivery,  # noqa: F401
     exchange,  # noqa: F401
     reconcile,  # noqa: F401
     settlement,  # noqa: F401
