@@ -280,8 +280,8 @@ def test_a_file_that_does_not_conform_is_refused_whole(
         "'20261302' is not a valid date (AAAAMMDD)",
         "line 4, record detail, field debt_amount (columns 23-32): "
         + next(p.message for p in caught.value.problems if p.line_no == 4),
-        "line 10: control.total_amount = sum of detail.debt_amount (line 10): "
-        + "file says 15701, records give 14500: MISMATCH",
+        "line 10: control.total_amount = sum of detail.debt_amount: "
+        "the file says 15701, its records give 14500",
     ]
     assert caught.value.message == (
         "the file does not conform to layout test-bank (3 errors); nothing was recorded"

@@ -271,7 +271,16 @@ def read_bank_file(layout: fixedwidth.Layout, data: bytes) -> ReadFile:
         for e in report.errors[:MAX_ERRORS_KEPT]
     ]
     problems += [
-        FileProblem(c.line_no, None, None, 0, 0, str(c)) for c in report.checks if not c.ok
+        FileProblem(
+            c.line_no,
+            None,
+            None,
+            0,
+            0,
+            f"{c.name}: the file says {c.found}, its records give {c.expected}",
+        )
+        for c in report.checks
+        if not c.ok
     ]
     if problems:
         total = report.error_count + sum(1 for c in report.checks if not c.ok)
