@@ -415,8 +415,9 @@ def test_a_missing_inbox_directory_is_an_incident_not_a_crash(
         causes = uow.session.scalars(select(Incident.cause)).all()
         kinds = uow.session.scalars(select(Incident.kind)).all()
     assert kinds == ["file_exchange"]
+    missing = tmp_path / "nowhere"
     assert causes == [
-        f"exchange debts-in: the inbox cannot be read: directory {tmp_path / 'nowhere'} does not exist"
+        f"exchange debts-in: the inbox cannot be read: directory {missing} does not exist"
     ]
 
 
@@ -734,3 +735,120 @@ def text_of(mail: ReceivedMail) -> str:
     body = mail.message.get_body()
     assert body is not None
     return str(body.get_content()).replace("\r\n", "\n")
+
+
+LAYOUT = """
+name = "acme-pagos"
+encoding = "latin-1"
+newline = "LF"
+record_length = 40
+record_type = { start = 1, length = 1 }
+
+[records.header]
+code = "H"
+after = ["^"]
+max = 1
+fields = [
+  { name = "record_type", start = 1, length = 1, type = "Alfa", value = "H" },
+  { name = "accounting_date", start = 2, length = 8, type = "Fecha", mask = "AAAAMMDD" },
+  { name = "record_count", start = 10, length = 5, type = "Num" },
+  { name = "total_amount", start = 15, length = 12, type = "Num" },
+  { name = "filler", start = 27, length = 14, type = "Alfa", value = "" },
+]
+
+[records.detail]
+code = "D"
+after = ["header", "detail"]
+fields = [
+  { name = "record_type", start = 1, length = 1, type = "Alfa", value = "D" },
+  { name = "rut", start = 2, length = 9, type = "Num" },
+  { name = "rut_dv", start = 11, length = 1, type = "Alfa" },
+  { name = "debt_id", start = 12, length = 6, type = "Alfa", null = true },
+  { name = "amount", start = 18, length = 10, type = "Num" },
+  { name = "payment_state", start = 28, length = 8, type = "Alfa" },
+  { name = "payment_id", start = 36, length = 5, type = "Num" },
+]
+"""
+
+
+def test_the_outbox_writes_a_company_fixed_width_layout(
+    uow: UnitOfWork,
+    company: Company,
+    admin: Actor,
+    clock: FrozenClock,
+    settings: Settings,
+    inbox_dir: Path,
+    tmp_path: Path,
+) -> None:
+    inbox = make_inbox(uow, company, inbox_dir, admin, clock)
+    drop(inbox_dir, "deudas.csv", GOOD, clock)
+    poll(uow, inbox, settings, admin, clock)
+    layout = tmp_path / "acme-pagos.toml"
+    layout.write_text(LAYOUT)
+    add_target(uow, company, "out-dir", "local", {"directory": str(tmp_path)}, clock)
+    spec = ExchangeSpec("pagos", Direction.OUTBOX, "out-dir", file_format=str(layout))
+    with pytest.raises(ValidationFailed, match="file_format is csv, xlsx or a layout"):
+        fx.create_exchange(uow, company.id, spec, actor=admin, clock=clock)  # the API's way
+    outbox = fx.create_exchange(
+        uow, company.id, spec, actor=admin, clock=clock, allow_layout_files=True
+    )
+    who = customer_ids(uow, company)
+    pay(uow, company, who["D-1"], "19990", "caja-1", admin, clock, ("D-1", "D-2"))
+    pay(uow, company, who["D-3"], "12500", "caja-2", admin, clock, ("D-3",))
+    clock.now = datetime(2026, 3, 3, 3, 0, tzinfo=UTC)
+
+    [view] = fx.run_exchange(
+        uow, company.id, outbox.id, settings=settings, actor=admin, clock=clock
+    ).files
+
+    assert view.file_name == "pagos_acme_20260302.txt"
+    data = storage.read_bytes(
+        settings.data_dir, f"files/exchanges/{company.id}/{outbox.id}/{view.file_name}"
+    )
+    assert data == (
+        b"H2026030200004000000032490              \n"
+        b"D0123456785D-1   0000015990applied 00001\n"
+        b"D0123456785D-2   0000004000applied 00001\n"
+        b"D0111111111D-3   0000012000applied 00002\n"
+        b"D0111111111      0000000500applied 00002\n"
+    )
+
+
+@pytest.mark.postgres_only
+def test_two_servers_polling_at_once_import_each_file_once(
+    engine: Any,
+    company: Company,
+    admin: Actor,
+    clock: FrozenClock,
+    settings: Settings,
+    inbox_dir: Path,
+) -> None:
+    import threading
+
+    exchange = make_inbox(UnitOfWork(engine), company, inbox_dir, admin, clock)
+    for n in range(6):
+        body = GOOD.replace(b"D-", f"S{n}-".encode())
+        drop(inbox_dir, f"deudas_{n}.csv", body, clock)
+    results: list[fx.RunResult] = []
+    errors: list[BaseException] = []
+    start = threading.Barrier(2)
+
+    def server() -> None:
+        try:
+            start.wait()
+            results.append(poll(UnitOfWork(engine), exchange, settings, admin, clock))
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=server) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    imported = sorted(f.file_name for r in results for f in r.files)
+    assert imported == [f"deudas_{n}.csv" for n in range(6)]
+    uow = UnitOfWork(engine)
+    assert (count(uow, DebtImport), count(uow, ExchangeFile)) == (6, 6)
+    assert len(debts_of(uow, company)) == 18
+    assert sorted(tree(inbox_dir)) == [f"processed/deudas_{n}.csv" for n in range(6)]

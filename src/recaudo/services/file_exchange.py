@@ -1119,10 +1119,12 @@ def _fixed_width(
         "payment_count": len({r.payment_id for r in rows}),
         "total_amount": sum(r.amount_minor for r in rows),
     }
+    # A header when the layout has one, then the details; no control record (settlement
+    # layouts make it optional, and a company layout can carry the totals in its header).
     records = [fixedwidth.Record("header", common)] if "header" in layout.records else []
-    records += [fixedwidth.Record("detail", _detail_values(r, n)) for n, r in enumerate(rows, 1)]
-    if "control" in layout.records:
-        records.append(fixedwidth.Record("control", common))
+    records += [
+        fixedwidth.Record("detail", _detail_values(r, n, day)) for n, r in enumerate(rows, 1)
+    ]
     try:
         return layout.dumps(records)
     except ValueError as exc:
@@ -1131,9 +1133,10 @@ def _fixed_width(
         ) from None
 
 
-def _detail_values(r: PaymentRow, sequence: int) -> dict[str, object]:
+def _detail_values(r: PaymentRow, sequence: int, day: date) -> dict[str, object]:
     """A detail record's attributes: the outbox's own names, plus the settlement writer's
-    names for the same facts, so that a settlement layout can be used as is."""
+    names for the same facts, so that a settlement layout can be used as is. Fixed-width
+    fields rarely may be empty: a payment without a bank accounting date gets the file's."""
     return {
         "customer_id": r.customer_id,
         "debt_id": r.debt_id,
@@ -1141,7 +1144,7 @@ def _detail_values(r: PaymentRow, sequence: int) -> dict[str, object]:
         "amount": r.amount_minor,
         "channel": r.channel,
         "payment_state": r.payment_state,
-        "accounting_date": r.accounting_date,
+        "accounting_date": r.accounting_date or day,
         "payment_id": r.payment_id,
         "sequence": sequence,
         "rut": _rut_body(r.customer_id),
