@@ -298,6 +298,26 @@ def test_files_still_being_written_are_left_until_they_settle(
     assert tree(inbox_dir).keys() == {"deudas.csv.part", "processed/deudas.csv"}
 
 
+def test_a_file_over_the_upload_limit_is_left_in_place(
+    uow: UnitOfWork,
+    company: Company,
+    admin: Actor,
+    clock: FrozenClock,
+    db_url: str,
+    tmp_path: Path,
+    inbox_dir: Path,
+) -> None:
+    small = Settings(
+        database_url=db_url, data_dir=tmp_path / "data", max_upload_bytes=len(GOOD) - 1
+    )
+    exchange = make_inbox(uow, company, inbox_dir, admin, clock)
+    drop(inbox_dir, "deudas.csv", GOOD, clock)
+    result = poll(uow, exchange, small, admin, clock)
+    assert (result.files, result.skipped) == ([], 1)
+    assert tree(inbox_dir) == {"deudas.csv": GOOD}
+    assert count(uow, ExchangeFile) == 0
+
+
 def test_the_same_content_under_another_name_changes_nothing(
     uow: UnitOfWork,
     company: Company,

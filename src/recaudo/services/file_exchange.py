@@ -540,6 +540,13 @@ def poll_inbox(
             if not _settled(remote, clock()):
                 skipped += 1
                 continue
+            if remote.size > settings.max_upload_bytes:  # the API's limit for a debts file
+                logger.warning(
+                    "exchange %s: %s has %s bytes, more than %s: left in place",
+                    *(inbox.id, remote.name, remote.size, settings.max_upload_bytes),
+                )
+                skipped += 1
+                continue
             try:
                 handled = _take(uow, inbox, directory, remote.name, settings, actor, clock)
             except transfer.TransferError as exc:  # gone meanwhile, unreadable: next poll
