@@ -225,8 +225,10 @@ FILE_LINES = [
 def rendicion(lines: list[tuple[str, str, int, str, int]], day: date = DAY) -> bytes:
     """A bancoestado-rendicion file: (rut, debt_id, debt_amount, transaction id, debts)."""
     layout = load_layout("bancoestado-rendicion")
+    # A payment's amount counts each of its debts once (a duplicated copy repeats it).
+    debts: dict[tuple[str, str], int] = {(tx, d): a for _, d, a, tx, _ in lines}
     by_tx: dict[str, int] = {}
-    for _, _, amount, tx, _ in lines:
+    for (tx, _), amount in debts.items():
         by_tx[tx] = by_tx.get(tx, 0) + amount
     details = []
     for n, (rut, debt_id, amount, tx, debts) in enumerate(lines, start=1):

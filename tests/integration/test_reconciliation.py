@@ -459,6 +459,9 @@ def test_bancoestado_rendicion_by_default(
             (ANA, "A-1", 5000, "T5", 1),
         ]
     )
+    lines = data.split(b"\r\n")
+    lines[3] = lines[3][:86] + b"0000000001300" + lines[3][99:]  # T2's Monto del pago
+    data = b"\r\n".join(lines)
     view = service.reconcile(
         uow, world.agreement.id, data, file_name="r.txt", actor=OPERATOR, clock=clock
     )
@@ -472,12 +475,15 @@ def test_bancoestado_rendicion_by_default(
         ("only_bank", "T5", D(5000), t5),
     ]
     assert statuses(uow, world.company)["A-1"] == ("paid", D(0))
+    assert items(uow, view)[1][8] == (
+        "transaction id; the file states a payment amount of 1300, its lines add up to 1000"
+    )
 
 
-def asobancaria(details: list[tuple[str, int]], day: date = DAY) -> bytes:
-    """An Asobancaria 2001 file with one lot: (reference, amount in minor units)."""
+def asobancaria(details: list[tuple[str, int, int | None]], day: date = DAY) -> bytes:
+    """An Asobancaria 2001 file, one lot: (reference, amount in minor units, return cause)."""
     layout = load_layout("asobancaria-2001")
-    total = sum(a for _, a in details)
+    total = sum(a for _, a, _ in details)
     records = [
         Record(
             "01",
@@ -506,10 +512,10 @@ def asobancaria(details: list[tuple[str, int]], day: date = DAY) -> bytes:
                     "debited_bank_code": 0,
                     "branch_code": 1,
                     "sequence": n,
-                    "return_cause": None,
+                    "return_cause": cause,
                 },
             )
-            for n, (ref, amount) in enumerate(details, start=1)
+            for n, (ref, amount, cause) in enumerate(details, start=1)
         ),
         Record("08", {"detail_count": len(details), "total_amount": total, "lot_number": 1}),
         Record("09", {"detail_count": len(details), "total_amount": total}),
@@ -549,23 +555,27 @@ def test_asobancaria_by_reference_amount_and_collection_date(
         actor=admin,
         clock=clock,
     ).payment.id
-    data = asobancaria([("1001", 15000000), ("1002", 5000050)])
+    data = asobancaria([("1001", 15000000, None), ("1002", 5000050, None), ("1003", 990, 5)])
     view = service.reconcile(
         uow, issued.agreement.id, data, file_name="RECAUDO.TXT", actor=OPERATOR, clock=clock
     )
     [recorded] = view.recorded_payments
     assert (view.accounting_date, view.bank_total, view.currency) == (
         DAY,
-        D("200000.50"),
+        D("200010.40"),
         "COP",
     )
-    assert [(i[0], i[1], i[2], i[3], i[4], i[7]) for i in items(uow, view)] == [
-        ("matched", None, "1001", D("150000.00"), D("150000.00"), online),
-        ("only_bank", None, "1002", D("50000.50"), D("50000.50"), recorded),
-    ]
+    assert [(i[0], i[1], i[2], i[3], i[4], i[7], i[8]) for i in items(uow, view)] == [
+        ("matched", None, "1001", D("150000.00"), D("150000.00"), online,
+         "reference, amount and date"),
+        ("only_bank", None, "1002", D("50000.50"), D("50000.50"), recorded,
+         f"never notified online; recorded from the bank's file as payment {recorded}"),
+        ("only_bank", None, "1003", D("9.90"), None, None,
+         "returned by the bank (cause 5); not recorded"),
+    ]  # fmt: skip
     assert statuses(uow, andes)["1002"] == ("paid", D("0.00"))
     again = service.reconcile(
         uow, issued.agreement.id, data, file_name="RECAUDO.TXT", actor=OPERATOR, clock=clock
     )
     assert again.recorded_payments == ()
-    assert [i[0] for i in items(uow, again)] == ["matched", "only_bank"]
+    assert [i[0] for i in items(uow, again)] == ["matched", "only_bank", "only_bank"]

@@ -157,6 +157,9 @@ class BankLine:
     paid_time: time | None
     rut: str | None  # "body-dv" when the layout carries the customer's RUT
     debt_id: str | None
+    payment_amount: int | None = None  # the payment's total, when each line repeats it
+    accounting_date: date | None = None  # the line's own, when the layout has one
+    return_cause: int | None = None  # Asobancaria: the bank returned the collection
 
 
 @dataclass(slots=True)
@@ -191,6 +194,25 @@ class BankPayment:
     def shown_reference(self) -> str | None:
         return self.lines[0].shown
 
+    @property
+    def return_cause(self) -> int | None:
+        return next((x.return_cause for x in self.lines if x.return_cause), None)
+
+    def notes(self, day: date, currency: str) -> list[str]:
+        """What the file itself says that does not add up, for the item's detail."""
+        out: list[str] = []
+        stated = {x.payment_amount for x in self.lines if x.payment_amount is not None}
+        if stated and stated != {self.amount_minor}:
+            shown = ", ".join(_fmt(v, currency) for v in sorted(stated))
+            out.append(
+                f"the file states a payment amount of {shown}, "
+                f"its lines add up to {_fmt(self.amount_minor, currency)}"
+            )
+        dates = {x.accounting_date for x in self.lines if x.accounting_date is not None}
+        if dates and dates != {day}:
+            out.append("the file dates it " + ", ".join(str(d) for d in sorted(dates)))
+        return out
+
 
 def _text(value: object) -> str | None:
     if value is None:
@@ -213,6 +235,14 @@ def _transaction_id(value: object) -> str | None:
     if text is None or not text.strip("0"):
         return None  # zero-filled empty field: the file carries no transaction id
     return text
+
+
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _date(value: object) -> date | None:
+    return value if isinstance(value, date) else None
 
 
 def _first(values: Mapping[str, object], names: Iterable[str]) -> object:
@@ -253,6 +283,9 @@ def _bank_line(line_no: int, values: Mapping[str, object], file_date: date | Non
         paid_time=paid_time if isinstance(paid_time, time) else None,
         rut=rut,
         debt_id=debt_id,
+        payment_amount=_int(values.get("payment_amount")),
+        accounting_date=_date(values.get("accounting_date")),
+        return_cause=_int(values.get("return_cause")) or None,
     )
 
 
@@ -629,7 +662,13 @@ def _plan(
     for i, entry in enumerate(bank):
         item = decided.get(i)
         if item is None:
-            item = _Item(Kind.ONLY_BANK, entry, None, "never notified online", record=True)
+            returned = entry.return_cause
+            if returned is not None:
+                # The bank gave the money back: nothing to record, a person looks.
+                text = f"returned by the bank (cause {returned}); not recorded"
+                item = _Item(Kind.ONLY_BANK, entry, None, text)
+            else:
+                item = _Item(Kind.ONLY_BANK, entry, None, "never notified online", record=True)
         plan.items.append(item)
     for copy in duplicates:
         plan.items.append(
@@ -874,7 +913,9 @@ def _store(
                 ),
                 paid_on=paid_on,
                 line_no=entry.line_no if entry is not None else None,
-                detail=item.detail,
+                detail="; ".join(
+                    [item.detail, *(entry.notes(ctx.day, ctx.currency) if entry else [])]
+                ),
             )
         )
     audit.record(
