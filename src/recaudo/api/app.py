@@ -17,6 +17,7 @@ from recaudo.api.routers import (
     companies,
     customers,
     debts,
+    deliveries,
     exceptions,
     exchanges,
     health,
@@ -81,6 +82,7 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(reconciliations.router, prefix=PREFIX)
     app.include_router(settlements.router, prefix=PREFIX)
     app.include_router(exchanges.router, prefix=PREFIX)
+    app.include_router(deliveries.router, prefix=PREFIX)
     app.include_router(health.router)
 
     @app.get("/", include_in_schema=False)
