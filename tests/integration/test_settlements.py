@@ -6,6 +6,7 @@ import asyncio
 import csv
 import io
 import os
+import threading
 import zipfile
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
@@ -553,3 +554,33 @@ def test_the_job_reports_a_failing_agreement_as_an_incident(
     with uow:
         found = uow.session.execute(select(Incident.agreement_id, Incident.kind)).all()
     assert [tuple(r) for r in found] == [(acme.caja_vecina, "settlement_failed")]
+
+
+def test_concurrent_runs_make_one_version(
+    uow: UnitOfWork, company: Company, admin: Actor, clock: FrozenClock, tmp_path: Path
+) -> None:
+    """Two servers' jobs (or an operator and a job) at the same moment: one file."""
+    acme = golden_day(uow, company, admin, clock)
+    clock.now = clock.now.replace(microsecond=0)
+    results: list[settlements.SettlementRun] = []
+    errors: list[BaseException] = []
+
+    def settle() -> None:
+        try:
+            results.append(generate(UnitOfWork(uow.engine), acme.caja_vecina, DAY, tmp_path, clock))
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=settle) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert sorted(r.created for r in results) == [False, False, False, True]
+    assert {r.file.id for r in results} == {results[0].file.id}
+    with uow:
+        assert uow.session.scalar(select(func.count(SettlementFile.id))) == 1
+    stored_files = [p for p in (tmp_path / "files" / "settlements").rglob("*") if p.is_file()]
+    assert len(stored_files) == 1
+    assert not any((tmp_path / "files" / ".tmp").iterdir())
