@@ -598,6 +598,11 @@ def test_the_outbox_writes_the_days_payments_file_once_with_exact_bytes(
     assert storage.read_bytes(settings.data_dir, path or "") == expected
     assert digest == storage.sha256_of(expected)
     assert queued == ("pending", "pagos_acme_20260302.csv", record_id)
+    # The delivery job takes it to the company's folder, byte for byte.
+    assert deliveries.deliver_due(uow, settings, clock) == 1
+    assert tree(outdir) == {"pagos_acme_20260302.csv": expected}
+    with uow:
+        assert fx.get_file(uow, company.id, outbox.id, record_id).delivery_status == "delivered"
 
     # Never twice: a later run, or a run for that day, writes nothing more.
     clock.advance(hours=1)
