@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import hashlib
 import io
 import os
 import threading
@@ -584,3 +585,44 @@ def test_concurrent_runs_make_one_version(
     stored_files = [p for p in (tmp_path / "files" / "settlements").rglob("*") if p.is_file()]
     assert len(stored_files) == 1
     assert not any((tmp_path / "files" / ".tmp").iterdir())
+
+
+def test_a_rerun_restores_bytes_removed_by_retention(
+    uow: UnitOfWork, company: Company, admin: Actor, clock: FrozenClock, tmp_path: Path
+) -> None:
+    acme = golden_day(uow, company, admin, clock)
+    run = generate(uow, acme.caja_vecina, DAY, tmp_path, clock)
+    data = stored(tmp_path, run)
+    storage.remove(tmp_path, run.file.storage_path)
+    with uow:
+        uow.session.execute(
+            update(SettlementFile)
+            .where(SettlementFile.id == run.file.id)
+            .values(deleted_at=clock())
+        )
+        uow.commit()
+    with uow, pytest.raises(NotFound, match="removed"):
+        settlements.read_settlement(uow, company.id, run.file.id, data_dir=tmp_path)
+    again = generate(uow, acme.caja_vecina, DAY, tmp_path, clock)
+    assert (again.created, again.file.id, again.file.deleted_at) == (False, run.file.id, None)
+    with uow:
+        _, restored = settlements.read_settlement(uow, company.id, run.file.id, data_dir=tmp_path)
+        last = uow.session.scalar(select(AuditEvent.action).order_by(AuditEvent.id.desc()).limit(1))
+    assert restored == data
+    assert last == "settlement.restored"
+
+
+def test_storage_paths_stay_inside_the_data_directory(tmp_path: Path) -> None:
+    digest = storage.store_bytes(tmp_path, "files/a/b.txt", b"hola")
+    assert digest == hashlib.sha256(b"hola").hexdigest()
+    assert storage.read_bytes(tmp_path, "files/a/b.txt") == b"hola"
+    assert storage.exists(tmp_path, "files/a/b.txt")
+    storage.store_bytes(tmp_path, "files/a/b.txt", b"chao")  # replaced whole
+    assert storage.read_bytes(tmp_path, "files/a/b.txt") == b"chao"
+    assert [p.name for p in (tmp_path / "files" / "a").iterdir()] == ["b.txt"]
+    storage.remove(tmp_path, "files/a/b.txt")
+    storage.remove(tmp_path, "files/a/b.txt")  # already gone: fine
+    assert not storage.exists(tmp_path, "files/a/b.txt")
+    for bad in ("../x", "/etc/passwd", "files/../../x", ""):
+        with pytest.raises(ValidationFailed, match="invalid storage path"):
+            storage.read_bytes(tmp_path, bad)

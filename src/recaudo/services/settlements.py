@@ -213,12 +213,20 @@ def _generate_once(
             _render(uow, writer, agreement, company, day, totals, stamp, tmp)
             sha, size = storage.hash_file(tmp)
             if previous is not None and previous.sha256 == sha:
+                restored = previous.deleted_at is not None or not storage.exists(
+                    data_dir, previous.storage_path
+                )
+                if restored:
+                    # Retention removed the bytes (or they were lost): the same bytes
+                    # again, so the version can be downloaded and delivered again.
+                    storage.store_file(data_dir, previous.storage_path, tmp)
+                    previous.deleted_at = None
                 audit.record(
                     uow,
                     actor=actor,
                     clock=clock,
                     company_id=company.id,
-                    action="settlement.unchanged",
+                    action="settlement.restored" if restored else "settlement.unchanged",
                     entity_type="settlement_file",
                     entity_id=previous.id,
                     after={"version": previous.version, "sha256": sha},
