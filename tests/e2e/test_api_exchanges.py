@@ -110,6 +110,27 @@ def test_configure_run_and_read_an_inbox(api: Api, tmp_path: Path) -> None:
         "validation_failed",
         "a date is only for an outbox",
     )
+    changed = admin.patch(
+        f"/exchanges/{exchange_id}",
+        json={"enabled": False, "import_mode": "upsert", "report_recipients": []},
+    )
+    assert changed.status_code == 200, changed.text
+    assert {k: changed.json()[k] for k in ("enabled", "import_mode", "report_recipients")} == {
+        "enabled": False,
+        "import_mode": "upsert",
+        "report_recipients": [],
+    }
+    assert_problem(
+        admin.patch(f"/exchanges/{exchange_id}", json={"write_time": "06:00"}),
+        422,
+        "validation_failed",
+        "write_time is for an outbox, not an inbox",
+    )
+    assert_problem(
+        api.client("acme_operator").patch(f"/exchanges/{exchange_id}", json={"enabled": True}),
+        403,
+        "permission_denied",
+    )
     removed = admin.delete(f"/exchanges/{exchange_id}")
     assert removed.status_code == 200
     assert_problem(

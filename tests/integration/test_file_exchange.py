@@ -420,6 +420,19 @@ def test_the_job_polls_each_inbox_every_poll_seconds(
         "rejected/b.csv.report.csv",
     }
 
+    # Disabled: the job leaves it alone.
+    off = fx.ExchangeChanges(enabled=False)
+    assert not fx.update_exchange(
+        uow, company.id, exchange.id, off, actor=admin, clock=clock
+    ).enabled
+    drop(inbox_dir, "c.csv", GOOD, clock)
+    clock.advance(seconds=exchange.poll_seconds)
+    assert fx.run_due(uow, settings=settings, clock=clock) == 0
+    assert "c.csv" in tree(inbox_dir)
+    with pytest.raises(ValidationFailed, match="write_time is for an outbox, not an inbox"):
+        changes = fx.ExchangeChanges(write_time=time(6, 0))
+        fx.update_exchange(uow, company.id, exchange.id, changes, actor=admin, clock=clock)
+
 
 def test_a_missing_inbox_directory_is_an_incident_not_a_crash(
     uow: UnitOfWork,

@@ -69,6 +69,23 @@ class ExchangeIn(Strict):
     enabled: bool = True
 
 
+class ExchangeChangesIn(Strict):
+    import_mode: ImportMode | None = Field(default=None, description="Inbox only.")
+    file_format: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+        description="Outbox only: `csv`, `xlsx` or a shipped layout's name.",
+    )
+    report_recipients: list[str] | None = Field(
+        default=None, max_length=20, description="Inbox only; `[]` stops the e-mails."
+    )
+    poll_seconds: int | None = Field(default=None, ge=10, le=86_400, description="Inbox only.")
+    write_time: time | None = Field(default=None, description="Outbox only.")
+    enabled: bool | None = None
+
+
 class ExchangeOut(BaseModel):
     id: int
     name: str
@@ -208,6 +225,34 @@ def list_exchanges(actor: ActorDep, container: ContainerDep) -> list[ExchangeOut
 def get_exchange(exchange_id: ExchangeId, actor: ActorDep, container: ContainerDep) -> ExchangeOut:
     with container.uow(write=False) as uow:
         return ExchangeOut.of(fx.get_exchange(uow, company_id_of(actor), exchange_id))
+
+
+@router.patch(
+    "/exchanges/{exchange_id}",
+    summary="Change an exchange or enable/disable it (admin)",
+    description="Only the fields given change. Inbox fields on an outbox (or the reverse) are 422.",
+    responses=problem_responses(404),
+)
+def update_exchange(
+    exchange_id: ExchangeId, body: ExchangeChangesIn, actor: ActorDep, container: ContainerDep
+) -> ExchangeOut:
+    changes = fx.ExchangeChanges(
+        import_mode=body.import_mode,
+        file_format=body.file_format,
+        report_recipients=body.report_recipients,
+        poll_seconds=body.poll_seconds,
+        write_time=body.write_time,
+        enabled=body.enabled,
+    )
+    view = fx.update_exchange(
+        container.uow(),
+        company_id_of(actor),
+        exchange_id,
+        changes,
+        actor=actor,
+        clock=container.clock,
+    )
+    return ExchangeOut.of(view)
 
 
 @router.delete(
