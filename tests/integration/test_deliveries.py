@@ -967,3 +967,41 @@ def test_retention_keeps_a_newer_copy_of_the_same_name_and_reports_unreachable_t
     result = deliveries.purge(uow, settings, clock, actor=admin)
     assert result == deliveries.PurgeResult(remote_removed=1, local_removed=1, errors=())
     assert list((sftp_server.root / "in").iterdir()) == []
+
+
+def test_the_periodic_jobs_send_and_purge(
+    engine: Engine,
+    uow: UnitOfWork,
+    company: Company,
+    agreement: ChannelAgreement,
+    admin: Actor,
+    clock: FrozenClock,
+    settings: Settings,
+    tmp_path: Path,
+) -> None:
+    from recaudo.bootstrap import Container
+    from recaudo.jobs.delivery import DELIVERY_JOB, RETENTION_JOB
+    from recaudo.jobs.schedule import PERIODIC_JOBS
+
+    assert DELIVERY_JOB in PERIODIC_JOBS and RETENTION_JOB in PERIODIC_JOBS
+    container = Container(settings=settings, engine=engine, clock=clock)
+    deliveries.create_target(
+        uow, company.id, local_spec(tmp_path / "out", agreement, retention_days=1),
+        settings=settings, actor=admin, clock=clock,
+    )  # fmt: skip
+    sf = add_settlement_file(uow, settings, agreement, "R.txt", FILE_A, clock)
+    assert DELIVERY_JOB.run(container) == 1
+    assert DELIVERY_JOB.run(container) == 0
+    assert (tmp_path / "out" / "R.txt").read_bytes() == FILE_A
+    assert RETENTION_JOB.run(container) == 0  # not a day old yet
+    clock.advance(days=1, seconds=1)
+    assert RETENTION_JOB.run(container) == 2  # the remote copy and the stored one
+    assert not (tmp_path / "out" / "R.txt").exists()
+    assert not storage.exists(settings.data_dir, sf.storage_path)
+    with uow:
+        actors = set(
+            uow.session.scalars(
+                select(AuditEvent.actor).where(AuditEvent.action == "settlement_file.deleted")
+            )
+        )
+    assert actors == {"system:retention"}

@@ -236,3 +236,15 @@ def test_target_config_repr_hides_the_secret() -> None:
     target = TargetConfig("sftp", {"host": "h"}, "hunter2-secret")
     assert "hunter2" not in repr(target)
     assert "hunter2" not in str(target)
+
+
+def test_sftp_large_file_goes_in_chunks_byte_identical(sftp_server: SftpServer) -> None:  # noqa: F811
+    # Two and a half chunks (1 MiB each), not a multiple of anything.
+    big = (PAYLOAD * (2 * 1024 * 1024 // len(PAYLOAD) + 3))[: 2 * 1024 * 1024 + 524_289]
+    with open_directory(sftp_target(sftp_server)) as directory:
+        directory.write("big.txt", big)
+        assert directory.read("big.txt") == big
+        directory.write("empty.txt", b"")
+        assert directory.read("empty.txt") == b""
+    assert (sftp_server.root / "big.txt").read_bytes() == big
+    assert (sftp_server.root / "empty.txt").read_bytes() == b""

@@ -34,7 +34,7 @@ import socket
 import ssl
 import threading
 import uuid
-from collections.abc import Coroutine, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Coroutine, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
@@ -49,6 +49,8 @@ import asyncssh
 
 KINDS = ("sftp", "email", "local")
 DEFAULT_TIMEOUT_S = 30.0
+# SFTP reads and writes go in chunks, each bounded by the target's timeout.
+CHUNK = 1024 * 1024
 _T = TypeVar("_T")
 
 
@@ -223,7 +225,10 @@ class _LoopThread:
         self.thread = threading.Thread(target=self.loop.run_forever, name="sftp", daemon=True)
         self.thread.start()
 
-    def run(self, coro: Coroutine[Any, Any, _T], timeout: float) -> _T:
+    def run(self, coro: Coroutine[Any, Any, _T], timeout: float | None) -> _T:
+        """Run `coro` on the loop; `timeout` None: the coroutine times its own steps."""
+        if timeout is None:
+            return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
         future: Future[_T] = asyncio.run_coroutine_threadsafe(
             asyncio.wait_for(coro, timeout), self.loop
         )
@@ -284,9 +289,14 @@ class SftpDirectory:
     def _path(self, name: str) -> str:
         return posixpath.join(self.directory, check_name(name))
 
-    def _do(self, what: str, coro: Coroutine[Any, Any, _T]) -> _T:
+    async def _step(self, awaitable: Awaitable[_T]) -> _T:
+        return await asyncio.wait_for(awaitable, self._timeout)
+
+    def _do(self, what: str, coro: Coroutine[Any, Any, _T], *, whole: bool = True) -> _T:
+        # `whole`: the timeout bounds the operation; else each step of it (a chunk of a
+        # large file), so a slow transfer that keeps moving is not cut off.
         try:
-            return self._runner.run(coro, self._timeout)
+            return self._runner.run(coro, self._timeout if whole else None)
         except TimeoutError:
             raise TransferError(
                 f"{what} on {self._where} timed out after {self._timeout:g} s"
@@ -319,12 +329,22 @@ class SftpDirectory:
         path = self._path(name)
 
         async def go() -> bytes:
-            async with self._sftp.open(path, "rb") as fh:
-                data = await fh.read()
-            assert isinstance(data, bytes)
-            return data
+            parts: list[bytes] = []
+            offset = 0
+            fh: asyncssh.SFTPClientFile = await self._step(self._sftp.open(path, "rb"))
+            try:
+                while True:
+                    chunk = await self._step(fh.read(CHUNK, offset))
+                    assert isinstance(chunk, bytes)
+                    if not chunk:
+                        return b"".join(parts)
+                    parts.append(chunk)
+                    offset += len(chunk)
+            finally:
+                with contextlib.suppress(Exception):
+                    await self._step(fh.close())
 
-        return self._do(f"reading {path}", go())
+        return self._do(f"reading {path}", go(), whole=False)
 
     def write(self, name: str, data: bytes) -> str:
         path = self._path(name)
@@ -332,15 +352,19 @@ class SftpDirectory:
 
         async def go() -> None:
             try:
-                async with self._sftp.open(tmp, "wb") as fh:
-                    await fh.write(data)
-                await self._replace(tmp, path)
+                fh: asyncssh.SFTPClientFile = await self._step(self._sftp.open(tmp, "wb"))
+                try:
+                    for offset in range(0, len(data), CHUNK):
+                        await self._step(fh.write(data[offset : offset + CHUNK], offset))
+                finally:
+                    await self._step(fh.close())
+                await self._step(self._replace(tmp, path))
             except BaseException:
                 with contextlib.suppress(Exception):
-                    await self._sftp.remove(tmp)
+                    await asyncio.wait_for(self._sftp.remove(tmp), self._timeout)
                 raise
 
-        self._do(f"writing {path}", go())
+        self._do(f"writing {path}", go(), whole=False)
         return path
 
     async def _replace(self, source: str, dest: str) -> None:

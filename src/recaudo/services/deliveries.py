@@ -907,7 +907,7 @@ def _claim(uow: UnitOfWork, settings: Settings, clock: Clock) -> _Claim | None:
             config = target_config(target, settings)
         except transfer.TransferError as exc:
             config, problem = None, str(exc)
-        lease_until = now + LEASE
+        lease_until = now + _lease(settings, delivery.storage_path)
         delivery.next_attempt_at = lease_until
         claim = _Claim(
             delivery_id=delivery.id,
@@ -924,6 +924,16 @@ def _claim(uow: UnitOfWork, settings: Settings, clock: Clock) -> _Claim | None:
         )
         uow.commit()
         return claim
+
+
+def _lease(settings: Settings, storage_path: str) -> timedelta:
+    """LEASE, plus time for a large file at a slow 64 KiB/s (a transfer is bounded per
+    chunk, not as a whole): the lease must outlast the attempt."""
+    try:
+        size = storage.resolve(settings.data_dir, storage_path).stat().st_size
+    except (OSError, ValidationFailed):
+        size = 0
+    return LEASE + timedelta(seconds=size / (64 * 1024))
 
 
 def _mail_text(claim: _Claim, data: bytes) -> tuple[str, str]:
