@@ -9,7 +9,7 @@ import openpyxl
 import pytest
 
 from recaudo.adapters.db.tables import Payment
-from tests.e2e.conftest import TIMESTAMP, Api, assert_problem
+from tests.e2e.conftest import MAX_UPLOAD_BYTES, TIMESTAMP, Api, assert_problem
 from tests.integration.reconciliation_builders import (
     ANA,
     JUANA,
@@ -237,6 +237,8 @@ def test_bad_requests_and_scope(api: Api, world: World) -> None:
         f"/agreements/{world.agreement.id}/reconciliations", files={"other": ("x", b"x")}
     )
     assert_problem(no_file, 422, "validation_failed")
+    too_big = upload(api, world, b"2" * (MAX_UPLOAD_BYTES + 1))
+    assert_problem(too_big, 413, "content_too_large")
     assert_problem(upload(api, world, data, key="acme_auditor"), 403, "permission_denied")
     assert_problem(upload(api, world, data, key="beta_admin"), 404, "not_found")
     assert upload(api, world, data, key="acme_operator").status_code == 201

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import io
+import threading
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from pathlib import Path
 
 import openpyxl
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 
 from recaudo.adapters.db.tables import (
     AuditEvent,
@@ -579,3 +580,39 @@ def test_asobancaria_by_reference_amount_and_collection_date(
     )
     assert again.recorded_payments == ()
     assert [i[0] for i in items(uow, again)] == ["matched", "only_bank", "only_bank"]
+
+
+def test_two_reconciliations_at_once_record_each_payment_once(
+    uow: UnitOfWork, engine: Engine, world: World, layout: Path, clock: FrozenClock
+) -> None:
+    online_day(uow, world, clock)
+    data = bank_file(layout, FILE_LINES)
+    start = threading.Barrier(2)
+    views: list[service.ReconciliationView] = []
+    errors: list[BaseException] = []
+
+    def reconcile() -> None:
+        start.wait()
+        try:
+            views.append(run(UnitOfWork(engine), world, data, layout, clock))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=reconcile) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    # Each payment only the bank had was recorded by one of the two, once.
+    recorded = sorted(p for v in views for p in v.recorded_payments)
+    assert len(recorded) == 2
+    with uow:
+        keys = list(uow.session.scalars(select(Payment.external_id).order_by(Payment.external_id)))
+        assert keys == ["REC-4", "T1", "T2", "T3", "T5", "T6"]
+        recorded_keys = uow.session.scalars(
+            select(Payment.external_id).where(Payment.id.in_(recorded)).order_by(Payment.id)
+        )
+        assert sorted(recorded_keys) == ["T5", "T6"]
+        assert uow.session.scalar(select(func.count()).select_from(PaymentException)) == 2
+    assert sorted(v.only_bank for v in views) == [2, 2]

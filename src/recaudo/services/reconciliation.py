@@ -1231,6 +1231,9 @@ def write_export(
     kind: str | None = None,
 ) -> int:
     """The items as CSV or XLSX with Spanish column titles; returns how many."""
+    # Refused before the first byte: an error inside the rows would leave half a file.
+    _kind(kind)
+    _load(uow, company_id, reconciliation_id)
     count = 0
 
     def counted() -> Iterator[list[Cell]]:
