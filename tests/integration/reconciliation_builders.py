@@ -226,9 +226,9 @@ def rendicion(lines: list[tuple[str, str, int, str, int]], day: date = DAY) -> b
     """A bancoestado-rendicion file: (rut, debt_id, debt_amount, transaction id, debts)."""
     layout = load_layout("bancoestado-rendicion")
     # A payment's amount counts each of its debts once (a duplicated copy repeats it).
-    debts: dict[tuple[str, str], int] = {(tx, d): a for _, d, a, tx, _ in lines}
+    per_debt: dict[tuple[str, str], int] = {(tx, d): a for _, d, a, tx, _ in lines}
     by_tx: dict[str, int] = {}
-    for (tx, _), amount in debts.items():
+    for (tx, _), amount in per_debt.items():
         by_tx[tx] = by_tx.get(tx, 0) + amount
     details = []
     for n, (rut, debt_id, amount, tx, debts) in enumerate(lines, start=1):
