@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from datetime import date, time
 from importlib import resources
 from pathlib import Path
-from typing import IO, Any, BinaryIO
+from typing import IO, Any, BinaryIO, cast
 
 from recaudo.formats.tabular import Cell, Table, TableFormat, write_table
 from recaudo.formats.tabular import Layout as TabularLayout
@@ -78,12 +78,22 @@ class LayoutError(ValueError):
     """A layout file that is wrong, or a value that cannot be written (names where)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Record:
     """One line of a file: its record type's name and its values by attribute name."""
 
     kind: str
     values: Mapping[str, object]
+
+    def __init__(self, kind: str, values: Mapping[str, object]) -> None:
+        # Frozen, so set through the slots' descriptors: a third cheaper than the
+        # generated object.__setattr__ calls, and the reader makes one Record per line.
+        _SET_KIND(self, kind)
+        _SET_VALUES(self, values)
+
+
+_SET_KIND = cast(Any, Record).kind.__set__
+_SET_VALUES = cast(Any, Record).values.__set__
 
 
 @dataclass(slots=True)
@@ -273,10 +283,12 @@ class Layout:
         self.lenient_last_line = lenient_last_line
         self._codec = "ascii" if encoding == "ascii" else encoding
         self._formatters: dict[str, Callable[[Mapping[str, object]], str | None]] = {}
-        self._parsers: dict[str, tuple[RecordType, Callable[[str], dict[str, object] | None]]] = {}
+        self._parsers: dict[str, Callable[[str, int], ParsedLine | None]] = {}
         for record in records:
             self._formatters[record.kind] = _compile_formatter(record, record_length)
-            self._parsers[record.code] = (record, _compile_parser(record))
+            self._parsers[record.code] = _compile_parser(
+                record, type_start, type_length, self._codec
+            )
 
     def __repr__(self) -> str:
         return f"Layout({self.name!r})"
@@ -285,50 +297,49 @@ class Layout:
 
     def format_line(self, record: Record, line_no: int = 0) -> str:
         """One record as text without the newline; LayoutError names what cannot be written."""
+        try:
+            line = self._formatters[record.kind](record.values)
+        except (TypeError, ValueError, KeyError, AttributeError):
+            line = None
+        if line is None or (self._codec != "utf-8" and not _encodable(line, self._codec)):
+            line = self._format_slow_record(record, line_no)
+        return line
+
+    def write(self, records: Iterable[Record], out: BinaryIO | IO[bytes]) -> int:
+        """Stream `records` to `out`; returns the number of lines written."""
+        formatters = self._formatters
+        written = 0
+        chunk: list[str] = []
+        pending: list[Record] = []  # kept to redo a line whose accents the codec lacks
+        add_line, add_record = chunk.append, pending.append
+        for record in records:
+            try:
+                line = formatters[record.kind](record.values)
+            except (TypeError, ValueError, KeyError, AttributeError):
+                line = None
+            if line is None:
+                # Unknown kind, an empty optional field, a bad value: field by field.
+                line = self._format_slow_record(record, written + len(chunk) + 1)
+            add_line(line)
+            add_record(record)
+            if len(chunk) >= WRITE_CHUNK:
+                out.write(self._encode_chunk(chunk, pending, written + 1))
+                written += len(chunk)
+                chunk.clear()
+                pending.clear()
+        if chunk:
+            out.write(self._encode_chunk(chunk, pending, written + 1))
+            written += len(chunk)
+        return written
+
+    def _format_slow_record(self, record: Record, line_no: int) -> str:
         spec = self.records.get(record.kind)
         if spec is None:
             raise LayoutError(
                 f"line {line_no}: layout {self.name} has no record type {record.kind!r} "
                 f"(it has {', '.join(self.records)})"
             )
-        try:
-            line = self._formatters[record.kind](record.values)
-        except (TypeError, ValueError, KeyError, AttributeError):
-            line = None
-        if line is None or (self._codec != "utf-8" and not _encodable(line, self._codec)):
-            line = self._format_slow(spec, record.values, line_no)
-        return line
-
-    def write(self, records: Iterable[Record], out: BinaryIO | IO[bytes]) -> int:
-        """Stream `records` to `out`; returns the number of lines written."""
-        formatters = self._formatters
-        codec, newline = self._codec, self.newline
-        n = 0
-        chunk: list[str] = []
-        pending: list[Record] = []
-        for record in records:
-            n += 1
-            fmt = formatters.get(record.kind)
-            line: str | None
-            if fmt is None:
-                line = self.format_line(record, n)  # raises: unknown record type
-            else:
-                try:
-                    line = fmt(record.values)
-                except (TypeError, ValueError, KeyError, AttributeError):
-                    line = None
-                if line is None:
-                    line = self._format_slow(self.records[record.kind], record.values, n)
-            chunk.append(line)
-            pending.append(record)
-            if len(chunk) >= WRITE_CHUNK:
-                out.write(self._encode_chunk(chunk, pending, n - len(chunk) + 1))
-                chunk.clear()
-                pending.clear()
-        if chunk:
-            out.write(self._encode_chunk(chunk, pending, n - len(chunk) + 1))
-        del codec, newline
-        return n
+        return self._format_slow(spec, record.values, line_no)
 
     def dumps(self, records: Iterable[Record]) -> bytes:
         buffer = io.BytesIO()
@@ -422,22 +433,21 @@ class Layout:
             newline="\n" if self.newline.endswith("\n") else "",
         )
         newline = self.newline
+        cut = -len(newline)
         full = self.record_length + len(newline)
         a, b = self.type_start - 1, self.type_start - 1 + self.type_length
         parsers = self._parsers
-        line_no = 0
         try:
-            for line in text:
-                line_no += 1
-                if len(line) == full and line.endswith(newline):
-                    entry = parsers.get(line[a:b])
-                    if entry is not None:
+            for line_no, line in enumerate(text, 1):
+                if len(line) == full and line[cut:] == newline:
+                    parse = parsers.get(line[a:b])
+                    if parse is not None:
                         try:
-                            values = entry[1](line)
+                            parsed = parse(line, line_no)
                         except (ValueError, TypeError):
-                            values = None
-                        if values is not None:
-                            yield ParsedLine(line_no, Record(entry[0].kind, values), [])
+                            parsed = None
+                        if parsed is not None:
+                            yield parsed
                             continue
                 yield self._parse_slow(line, line_no)
         finally:
@@ -570,9 +580,9 @@ def _pad(text: str, f: FieldSpec) -> str:
 
 def _strip(raw: str, pad: str) -> str:
     if pad == "_*":
-        return raw.lstrip(" ")
+        return raw.lstrip()
     if pad == "*_":
-        return raw.rstrip(" ")
+        return raw.rstrip()
     if pad == "0*":
         return raw.lstrip("0")
     return raw.rstrip("0")
@@ -715,6 +725,7 @@ def _compile_formatter(
     pieces: list[str] = []
     num_checks: list[str] = []
     other_checks: list[str] = []
+    text_vars: list[tuple[str, str]] = []
 
     def const(value: object) -> str:
         name = f"C{len(consts)}"
@@ -762,6 +773,7 @@ def _compile_formatter(
                 other_checks.append(f"({var} is not None and not 2000 <= {var}.year <= 2099)")
         else:
             align = {"_*": ">", "*_": "<", "0*": "0>", "*0": "0<"}[f.pad]
+            guard = f"{var} is not None and " if f.null else ""
             if f.null:
                 blank = const(" " * n)
                 spec = f"{align}{n}"
@@ -771,18 +783,23 @@ def _compile_formatter(
             else:
                 pieces.append(f"{{{var}:{align}{n}}}")
                 other_checks.append(f"not {var}")
+            text_vars.append((var, guard))
             if f.type == "Char":
-                other_checks.append(f"({var} is not None and _char_bad({var}) is not None)")
+                other_checks.append(f"({guard}_char_bad({var}) is not None)")
             if f.pad in ("0*", "*0"):
                 # Values that begin/end with the fill character would not read back.
-                ch = "startswith" if f.pad == "0*" else "endswith"
-                other_checks.append(f"({var} is not None and str({var}).{ch}('0'))")
+                edge = f"{var}[:1]" if f.pad == "0*" else f"{var}[-1:]"
+                other_checks.append(f"({guard}{edge} == '0')")
     body = "\n".join(lines)
-    checks = [f"len(line) != {record_length}", "not line.isprintable()", *other_checks]
-    if num_checks:
-        checks.append(
-            f"min({', '.join(num_checks)}) < 0" if len(num_checks) > 1 else f"{num_checks[0]} < 0"
-        )
+    checks = [f"len(line) != {record_length}"]
+    # Control characters would break the file's lines: check the text values (one scan of
+    # the whole line when there are many).
+    if len(text_vars) > 2:
+        checks.append("not line.isprintable()")
+    else:
+        checks.extend(f"({guard}not {var}.isprintable())" for var, guard in text_vars)
+    checks.extend(other_checks)
+    checks.extend(f"{var} < 0" for var in num_checks)
     params = "".join(f", {name}={name}" for name in consts)
     src = (
         f"def fmt(v, _date=_date, _time=_time, _char_bad=_char_bad{params}):\n"
@@ -837,12 +854,15 @@ def _time_writer_parts(f: FieldSpec, var: str) -> list[str] | None:
     return [f"{var}.{attrs[m.group(0)]}:02d" for m in _TIME_TOKEN.finditer(f.mask)]
 
 
-def _compile_parser(record: RecordType) -> Callable[[str], dict[str, object] | None]:
+def _compile_parser(
+    record: RecordType, type_start: int, type_length: int, codec: str
+) -> Callable[[str, int], ParsedLine | None]:
     consts: dict[str, object] = {}
     stmts: list[str] = []
     items: list[str] = []
     fail_if: list[str] = []
-    digits: list[str] = []
+    digit_slices: list[tuple[int, int]] = []  # 0-based [a, b) columns of digits only
+    type_end = type_start + type_length - 1
 
     def const(value: object) -> str:
         name = f"C{len(consts)}"
@@ -853,7 +873,9 @@ def _compile_parser(record: RecordType) -> Callable[[str], dict[str, object] | N
         a, b = f.start - 1, f.end
         sl = f"line[{a}:{b}]"
         if f.fixed:
-            if f.check:
+            # The record-type code was matched to choose this parser: no need to recheck it.
+            is_code = f.start >= type_start and f.end <= type_end
+            if f.check and not is_code:
                 expected = _pad(f.value or "", f) if f.value else " " * f.length
                 fail_if.append(f"{sl} != {const(expected)}")
             continue
@@ -867,7 +889,7 @@ def _compile_parser(record: RecordType) -> Callable[[str], dict[str, object] | N
                 fail_if.append(f"({var} is not None and {var} < 0)")
             elif f.pad == "0*":
                 stmts.append(f"    {var} = int({sl})")
-                digits.append(sl)
+                digit_slices.append((a, b))
             else:
                 stmts.append(f"    {var} = int({sl})")
                 fail_if.append(f"{var} < 0")
@@ -879,7 +901,7 @@ def _compile_parser(record: RecordType) -> Callable[[str], dict[str, object] | N
                 stmts.append(f"    {var} = None if {sl}.isspace() else {expr}")
             else:
                 stmts.append(f"    {var} = {expr}")
-                digits.append(sl)
+                digit_slices.append((a, b))
         elif f.type == "Hhmmss":
             if ":" in f.mask:
                 return _never_parse
@@ -893,48 +915,69 @@ def _compile_parser(record: RecordType) -> Callable[[str], dict[str, object] | N
                 stmts.append(f"    {var} = None if {sl}.isspace() else {expr}")
             else:
                 stmts.append(f"    {var} = {expr}")
-                digits.append(sl)
+                digit_slices.append((a, b))
         else:
-            strip = {"_*": "lstrip(' ')", "*_": "rstrip(' ')", "0*": "lstrip('0')",
+            strip = {"_*": "lstrip()", "*_": "rstrip()", "0*": "lstrip('0')",
                      "*0": "rstrip('0')"}[f.pad]  # fmt: skip
             stmts.append(f"    {var} = {sl}.{strip}")
             if f.null:
-                stmts.append(f"    if not {var} or {var}.isspace(): {var} = None")
+                if f.pad in ("_*", "*_"):
+                    stmts.append(f"    {var} = {var} or None")
+                else:
+                    stmts.append(f"    if not {var} or {var}.isspace(): {var} = None")
+                guard = f"{var} is not None and "
             else:
                 fail_if.append(f"not {var}")
-            if f.pad in ("0*", "*0"):
+                guard = ""
+            if f.pad in ("0*", "*0") and not f.null:
                 # blanks in a zero-filled text field: the slow path says what is wrong
-                fail_if.append(f"({var} is not None and {var}.isspace())")
+                fail_if.append(f"{var}.isspace()")
             if f.type == "Char":
-                fail_if.append(f"({var} is not None and _char_bad({var}) is not None)")
+                fail_if.append(f"({guard}_char_bad({var}) is not None)")
         keys = [f.source or f.name, *f.aliases]
         items.extend(f"{k!r}: {var}" for k in keys)
-    if digits:
-        # int() also takes signs, blanks and underscores: one isdigit over the zero-filled
-        # slices keeps numbers strict at the cost of one concatenation.
-        fail_if.append(f"not ({' + '.join(digits)}).isdigit()")
-        fail_if.append(f"not ({' + '.join(digits)}).isascii()")
+    if digit_slices:
+        # int() also takes a sign and underscores. Checking every digit would cost a third
+        # of the parse, so look for those characters in the whole line first (one fast
+        # scan each); only when one is there are the numeric columns checked.
+        merged: list[list[int]] = []
+        for a, b in sorted(digit_slices):
+            if merged and merged[-1][1] == a:
+                merged[-1][1] = b
+            else:
+                merged.append([a, b])
+        joined = " + ".join(f"line[{a}:{b}]" for a, b in merged)
+        strict = f"not ({joined}).isdigit()"
+        if codec == "utf-8":
+            # Other scripts' digits pass int(); Latin-1 and ASCII have none int() takes.
+            fail_if.append(f"not ({joined}).isascii()")
+        fail_if.append(f"(('-' in line or '+' in line or '_' in line) and {strict})")
     body = "\n".join(stmts) if stmts else "    pass"
     check = f"    if {' or '.join(fail_if)}:\n        return None\n" if fail_if else ""
+    kind = const(record.kind)
     params = "".join(f", {name}={name}" for name in consts)
+    # The whole ParsedLine is built here rather than in the read loop: fewer steps per line.
     src = (
-        f"def parse(line, _date=_date, _time=_time, _char_bad=_char_bad{params}):\n"
+        f"def parse(line, line_no, _date=_date, _time=_time, _char_bad=_char_bad, _PL=_PL, "
+        f"_R=_R{params}):\n"
         f"{body}\n"
         f"{check}"
-        f"    return {{{', '.join(items)}}}\n"
+        f"    return _PL(line_no, _R({kind}, {{{', '.join(items)}}}), [])\n"
     )
     namespace: dict[str, Any] = {
         "_date": date,
         "_time": time,
         "_char_bad": _CHAR_BAD.search,
+        "_PL": ParsedLine,
+        "_R": Record,
         **consts,
     }
     exec(compile(src, f"<layout reader {record.kind}>", "exec"), namespace)  # noqa: S102
-    func: Callable[[str], dict[str, object] | None] = namespace["parse"]
+    func: Callable[[str, int], ParsedLine | None] = namespace["parse"]
     return func
 
 
-def _never_parse(line: str) -> dict[str, object] | None:
+def _never_parse(line: str, line_no: int) -> ParsedLine | None:
     return None
 
 
