@@ -572,7 +572,7 @@ def test_asobancaria_by_reference_amount_and_collection_date(
         ("only_bank", None, "1002", D("50000.50"), D("50000.50"), recorded,
          f"never notified online; recorded from the bank's file as payment {recorded}"),
         ("only_bank", None, "1003", D("9.90"), None, None,
-         "returned by the bank (cause 5); not recorded"),
+         "returned by the bank: not recorded; return cause 5"),
     ]  # fmt: skip
     assert statuses(uow, andes)["1002"] == ("paid", D("0.00"))
     again = service.reconcile(

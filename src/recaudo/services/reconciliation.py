@@ -211,6 +211,8 @@ class BankPayment:
         dates = {x.accounting_date for x in self.lines if x.accounting_date is not None}
         if dates and dates != {day}:
             out.append("the file dates it " + ", ".join(str(d) for d in sorted(dates)))
+        if self.return_cause is not None:
+            out.append(f"return cause {self.return_cause}")
         return out
 
 
@@ -590,12 +592,10 @@ def _plan(
                 f"payment {p.id} was reversed in Recaudo; not recorded again",
             )
         elif known.from_file:
-            decided[i] = _Item(
-                Kind.ONLY_BANK,
-                entry,
-                known,
-                f"never notified online; recorded from the bank's file as payment {p.id}",
-            )
+            text = f"never notified online; recorded from the bank's file as payment {p.id}"
+            if p.amount_minor != entry.amount_minor:
+                text += f" for {_fmt(p.amount_minor, currency)}"
+            decided[i] = _Item(Kind.ONLY_BANK, entry, known, text)
         elif p.amount_minor != entry.amount_minor:
             text = (
                 f"bank {_fmt(entry.amount_minor, currency)}, "
@@ -665,7 +665,7 @@ def _plan(
             returned = entry.return_cause
             if returned is not None:
                 # The bank gave the money back: nothing to record, a person looks.
-                text = f"returned by the bank (cause {returned}); not recorded"
+                text = "returned by the bank: not recorded"
                 item = _Item(Kind.ONLY_BANK, entry, None, text)
             else:
                 item = _Item(Kind.ONLY_BANK, entry, None, "never notified online", record=True)
