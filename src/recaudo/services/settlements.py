@@ -425,7 +425,7 @@ def _lines(uow: UnitOfWork, agreement_id: int, day: date) -> Iterator[_Line]:
 # The payer of a payment Recaudo could not tie to a customer, and the "debt" of money no
 # debt took (credit, or a payment for nobody): zeros, which is how a zero-filled bank
 # field says "none" (an empty debt id is not allowed by the shipped layouts).
-UNKNOWN_RUT = ("0", "0")
+UNKNOWN_RUT: tuple[int | str, str] = (0, "0")
 NO_DEBT = "0"
 # Free text that may be longer than its field is cut to fit; every other value that does
 # not fit is an error (a truncated id or amount would be wrong, not just short).
@@ -445,20 +445,25 @@ ASOBANCARIA_UNKNOWN = {
 }
 
 
-def _split_rut(national_id: str | None, id_type: str | None) -> tuple[str, str | None]:
+def _number(text: str) -> int | str:
+    """Digits as an int (numeric fields are written fastest from ints), else the text."""
+    return int(text) if text.isascii() and text.isdigit() else text
+
+
+def _split_rut(national_id: str | None, id_type: str | None) -> tuple[int | str, str | None]:
     """Body and check digit of a RUT (stored compact: `123456785`); other ids whole."""
     if not national_id:
         return UNKNOWN_RUT
     if id_type == "RUT":
-        return national_id[:-1], national_id[-1]
-    return national_id, None
+        return _number(national_id[:-1]), national_id[-1]
+    return _number(national_id), None
 
 
-def _tax_id_parts(tax_id: str | None) -> tuple[str, str]:
+def _tax_id_parts(tax_id: str | None) -> tuple[int | str, str]:
     compact = re.sub(r"[^0-9Kk]", "", tax_id or "").upper()
     if len(compact) < 2:
         return UNKNOWN_RUT
-    return compact[:-1], compact[-1]
+    return _number(compact[:-1]), compact[-1]
 
 
 def _header_values(
@@ -479,12 +484,12 @@ def _header_values(
         "payment_count": totals.payment_count,
         "total_amount": totals.total_minor,
         # Asobancaria 2001 (01/05/08/09): see docs/settlement.md for what comes from where.
-        "biller_nit": re.sub(r"[^0-9]", "", company.tax_id or "") or "0",
+        "biller_nit": _number(re.sub(r"[^0-9]", "", company.tax_id or "") or "0"),
         "collection_date": day,
         "file_date": local.date(),
         "file_time": local.time().replace(second=0, microsecond=0, tzinfo=None),
         "file_modifier": "A",
-        "service_code": convenio_digits or agreement.convenio,
+        "service_code": _number(convenio_digits) if convenio_digits else agreement.convenio,
         "lot_number": 1,
         "detail_count": totals.record_count,
         **ASOBANCARIA_UNKNOWN,
