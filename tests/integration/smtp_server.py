@@ -113,6 +113,7 @@ class SmtpServer:
     host: str = "127.0.0.1"
     port: int = 0
     starttls: bool = True
+    implicit_tls: bool = False  # TLS from the first byte (port 465 style) instead of STARTTLS
     user: str = DEFAULT_USER
     password: str = DEFAULT_PASSWORD
     cafile: Path | None = None  # the server's certificate, to trust on the client side
@@ -129,7 +130,7 @@ class SmtpServer:
             mail_from=envelope.mail_from,
             rcpt_tos=tuple(envelope.rcpt_tos),
             content=bytes(envelope.original_content or envelope.content),
-            tls=session.ssl is not None,
+            tls=session.ssl is not None or self.implicit_tls,
             login=login.decode() if isinstance(login, bytes) else login,
         )
         with self._lock:
@@ -151,7 +152,16 @@ class SmtpServer:
         if not self.port:
             self.port = free_port(self.host)
         kwargs: dict[str, Any] = {}
-        if self.starttls:
+        if self.implicit_tls:
+            kwargs = {
+                "ssl_context": self._tls_context,
+                "authenticator": self._authenticate,
+                "auth_required": True,
+                # aiosmtpd counts only STARTTLS as TLS here (and warns); the whole session
+                # is TLS already.
+                "auth_require_tls": False,
+            }
+        elif self.starttls:
             kwargs = {
                 "tls_context": self._tls_context,
                 "require_starttls": True,
@@ -174,18 +184,21 @@ class SmtpServer:
             "port": self.port,
             "from": "recaudo@example.test",
             "recipients": recipients or ["tesoreria@bank.example"],
-            "security": "starttls" if self.starttls else "none",
+            "security": "ssl" if self.implicit_tls else "starttls" if self.starttls else "none",
         }
-        if self.starttls:
+        if self.starttls or self.implicit_tls:
             settings["username"] = self.user
             settings["cafile"] = str(self.cafile)
         return settings
 
 
 @contextmanager
-def running_smtp_server(directory: Path, *, starttls: bool = True) -> Iterator[SmtpServer]:
-    server = SmtpServer(starttls=starttls)
-    if starttls:
+def running_smtp_server(
+    directory: Path, *, starttls: bool = True, implicit_tls: bool = False
+) -> Iterator[SmtpServer]:
+    """`implicit_tls`: TLS from the first byte (security "ssl") instead of STARTTLS."""
+    server = SmtpServer(starttls=starttls and not implicit_tls, implicit_tls=implicit_tls)
+    if starttls or implicit_tls:
         cert, key = make_self_signed_cert(directory)
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ctx.load_cert_chain(cert, key)
@@ -207,4 +220,10 @@ def smtp_server(tmp_path: Path) -> Iterator[SmtpServer]:
 @pytest.fixture
 def plain_smtp_server(tmp_path: Path) -> Iterator[SmtpServer]:
     with running_smtp_server(tmp_path / "smtp", starttls=False) as server:
+        yield server
+
+
+@pytest.fixture
+def ssl_smtp_server(tmp_path: Path) -> Iterator[SmtpServer]:
+    with running_smtp_server(tmp_path / "smtp", implicit_tls=True) as server:
         yield server

@@ -21,6 +21,7 @@ from tests.integration.smtp_server import (  # noqa: F401
     SmtpServer,
     plain_smtp_server,
     smtp_server,
+    ssl_smtp_server,
 )
 
 # Every byte value, CRLF and LF, Latin-1 accents: what arrives must be these exact bytes.
@@ -170,7 +171,9 @@ def test_local_directory(tmp_path: Path) -> None:
 
 def mail_target(server: SmtpServer, **overrides: object) -> TargetConfig:
     settings = server.target_settings()
-    secret = overrides.pop("secret", server.password if server.starttls else None)
+    secret = overrides.pop(
+        "secret", None if server.target_settings()["security"] == "none" else server.password
+    )
     settings.update(overrides)
     assert secret is None or isinstance(secret, str)
     return TargetConfig("email", settings, secret)
@@ -248,3 +251,12 @@ def test_sftp_large_file_goes_in_chunks_byte_identical(sftp_server: SftpServer) 
         assert directory.read("empty.txt") == b""
     assert (sftp_server.root / "big.txt").read_bytes() == big
     assert (sftp_server.root / "empty.txt").read_bytes() == b""
+
+
+def test_mail_over_implicit_tls(ssl_smtp_server: SmtpServer) -> None:  # noqa: F811
+    target = mail_target(ssl_smtp_server)
+    assert target.settings["security"] == "ssl"
+    send_mail(target, ["a@b.cl"], "s", "b", [("f.txt", PAYLOAD)])
+    [mail] = ssl_smtp_server.messages
+    assert mail.login == "recaudo"
+    assert mail.attachments() == [("f.txt", PAYLOAD)]
