@@ -62,7 +62,7 @@ from recaudo.adapters.db.tables import (
 from recaudo.adapters.db.uow import UnitOfWork
 from recaudo.config import Settings
 from recaudo.domain import money
-from recaudo.domain.errors import Conflict, NotFound, ValidationFailed
+from recaudo.domain.errors import Conflict, NotFound, RecaudoError, ValidationFailed
 from recaudo.domain.ids import IdType, format_national_id
 from recaudo.formats.tabular import Cell, write_table
 from recaudo.services import audit, deliveries, incidents, storage
@@ -538,7 +538,10 @@ def run_due(uow: UnitOfWork, *, settings: Settings, clock: Clock) -> int:
                 )
                 done += len(result.files)
         except Exception as exc:  # one exchange's failure must not stop the others
-            logger.exception("file exchange %s failed", exchange_id)
+            if isinstance(exc, RecaudoError):  # expected (an inbox unreachable): no traceback
+                logger.warning("file exchange %s failed: %s", exchange_id, exc.message)
+            else:
+                logger.exception("file exchange %s failed", exchange_id)
             _incident(uow, company_id, f"exchange {name}: {_safe(exc)}", clock)
     return done
 
