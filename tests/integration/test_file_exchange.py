@@ -890,3 +890,37 @@ def test_two_servers_polling_at_once_import_each_file_once(
     assert (count(uow, DebtImport), count(uow, ExchangeFile)) == (6, 6)
     assert len(debts_of(uow, company)) == 18
     assert sorted(tree(inbox_dir)) == [f"processed/deudas_{n}.csv" for n in range(6)]
+
+
+def test_an_sftp_server_that_is_down_is_an_incident_and_the_next_poll_catches_up(
+    uow: UnitOfWork,
+    company: Company,
+    admin: Actor,
+    clock: FrozenClock,
+    settings: Settings,
+    sftp: SftpServer,
+) -> None:
+    spec = TargetSpec("bank-sftp", "sftp", sftp.target_settings("/"), secret=sftp.password)
+    deliveries.create_target(uow, company.id, spec, settings=settings, actor=admin, clock=clock)
+    exchange = fx.create_exchange(
+        uow,
+        company.id,
+        ExchangeSpec("debts-in", Direction.INBOX, "bank-sftp"),
+        actor=admin,
+        clock=clock,
+    )
+    drop(sftp.root, "deudas.csv", GOOD, clock)
+    sftp.stop()
+    assert fx.run_due(uow, settings=settings, clock=clock) == 0
+    with uow:
+        causes = uow.session.scalars(select(Incident.cause)).all()
+    assert causes == [
+        "exchange debts-in: the inbox cannot be read: connecting to "
+        f"sftp://bank@127.0.0.1:{sftp.port} failed: connection refused"
+    ]
+    assert sftp.password not in causes[0]
+
+    sftp.start()
+    clock.advance(seconds=exchange.poll_seconds)
+    assert fx.run_due(uow, settings=settings, clock=clock) == 1
+    assert tree(sftp.root) == {"processed/deudas.csv": GOOD}
