@@ -13,7 +13,7 @@ from sqlalchemy import select
 from typer.testing import CliRunner, Result
 
 from recaudo.adapters.db.engine import make_engine
-from recaudo.adapters.db.tables import Company, Debt, DeliveryTarget
+from recaudo.adapters.db.tables import Company, Debt, DeliveryTarget, FileExchange
 from recaudo.adapters.db.uow import UnitOfWork
 from recaudo.cli import app
 from tests.integration.test_cli import one_line_error
@@ -173,3 +173,27 @@ def test_exchange_commands(db_url: str, acme: str, tmp_path: Path) -> None:
     assert one_line_error(missing) == "Error: no exchange named 'pagos'"
     listed = run(db_url, data_dir, "exchange", "list", "--company", acme)
     assert "pagos" not in listed.stdout and "debts-in" in listed.stdout
+
+
+def test_a_layout_file_is_kept_by_its_absolute_path(
+    db_url: str, acme: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.integration.test_file_exchange import LAYOUT
+
+    (tmp_path / "acme-pagos.toml").write_text(LAYOUT)
+    add_local_target(db_url, "out-dir", tmp_path)
+    monkeypatch.chdir(tmp_path)
+    added = run(
+        db_url,
+        tmp_path / "data",
+        *("exchange", "add", "--company", acme, "--name", "pagos", "--direction", "outbox"),
+        *("--target", "out-dir", "--format", "acme-pagos.toml"),
+    )
+    assert added.exit_code == 0, added.output
+    engine = make_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            stored = conn.scalar(select(FileExchange.file_format))
+    finally:
+        engine.dispose()
+    assert stored == str((tmp_path / "acme-pagos.toml").resolve())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, time
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -93,6 +94,9 @@ def exchange_add(
     disabled: Annotated[bool, typer.Option("--disabled", help="Create it disabled.")] = False,
 ) -> None:
     """Configure an inbox or an outbox of a company."""
+    if Path(file_format).suffix.lower() in (".toml", ".yaml", ".yml"):
+        # The job runs from the server's directory, not this shell's: keep an absolute path.
+        file_format = str(Path(file_format).expanduser().resolve())
     spec = fx.ExchangeSpec(
         name=name,
         direction=direction,
