@@ -291,18 +291,26 @@ def _generate_once(
         except IntegrityError:
             # Another run (another server's job) stored this version first: start over,
             # which finds its file and compares against it.
-            if not _used_elsewhere(uow, path):
-                storage.remove(data_dir, path)
+            _discard(uow, data_dir, path)
             raise _Changed() from None
+        except BaseException:
+            _discard(uow, data_dir, path)
+            raise
         return SettlementRun(view_of(row), created=True)
 
 
-def _used_elsewhere(uow: UnitOfWork, path: str) -> bool:
-    uow.rollback()
-    found = uow.session.scalar(
-        select(SettlementFile.id).where(SettlementFile.storage_path == path).limit(1)
-    )
-    return found is not None
+def _discard(uow: UnitOfWork, data_dir: Path, path: str) -> None:
+    """Remove the bytes of a row that was not committed, unless a committed row (another
+    run's identical version) points at the same path."""
+    try:
+        uow.rollback()
+        found = uow.session.scalar(
+            select(SettlementFile.id).where(SettlementFile.storage_path == path).limit(1)
+        )
+    except Exception:  # the database is gone: keep the file rather than guess
+        return
+    if found is None:
+        storage.remove(data_dir, path)
 
 
 def _now(clock: Clock) -> datetime:
