@@ -251,3 +251,26 @@ def test_bad_requests_and_scope(api: Api, world: World) -> None:
     assert (
         api.client().get("/reconciliations/1/export", params={"format": "pdf"}).status_code == 422
     )
+
+
+def test_choose_the_layout(api: Api, world: World) -> None:
+    path = f"/agreements/{world.agreement.id}/reconciliation-layout"
+    response = api.client().put(path, json={"layout": "asobancaria-2001"})
+    assert response.status_code == 200, response.text
+    assert response.json() == {
+        "agreement_id": world.agreement.id,
+        "reconciliation_layout": "asobancaria-2001",
+        "layout_in_use": "asobancaria-2001",
+    }
+    # A bancoestado file is now read as Asobancaria: refused, nothing recorded.
+    assert_problem(upload(api, world, rendicion(LINES)), 422, "file_refused")
+    cleared = api.client().put(path, json={"layout": None})
+    assert cleared.json()["layout_in_use"] == "bancoestado-rendicion"
+    assert upload(api, world, rendicion(LINES)).status_code == 201
+    assert_problem(
+        api.client().put(path, json={"layout": "/etc/layout.toml"}), 422, "validation_failed"
+    )
+    assert_problem(
+        api.client("acme_operator").put(path, json={"layout": None}), 403, "permission_denied"
+    )
+    assert_problem(api.client("beta_admin").put(path, json={"layout": None}), 404, "not_found")

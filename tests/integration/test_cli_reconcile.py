@@ -18,9 +18,12 @@ from tests.integration.reconciliation_builders import (
     MARTA,
     PEDRO,
     UNKNOWN,
+    Line,
+    bank_file,
     build_world,
     online_day,
     rendicion,
+    write_layout,
 )
 
 runner = CliRunner()
@@ -159,3 +162,27 @@ def test_bad_arguments(
     assert layout.stderr.startswith("Error: cannot use layout 'nope': unknown layout 'nope'")
     missing = run(db_url, "reconciliation", "show", "42")
     assert (missing.exit_code, missing.stderr.strip()) == (1, "Error: no reconciliation 42")
+
+
+def test_layout_command(
+    db_url: str, uow: UnitOfWork, company: Company, clock: FrozenClock, tmp_path: Path
+) -> None:
+    world = build_world(uow, company, clock)
+    agreement = str(world.agreement.id)
+    path = write_layout(tmp_path)
+    result = run(db_url, "reconciliation", "layout", "--agreement", agreement, str(path))
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.strip() == (
+        f"Agreement {agreement} reads its bank's files with layout {path.resolve()}."
+    )
+    bank = tmp_path / "bank.txt"
+    bank.write_bytes(bank_file(path, [Line(ANA, "A-1", 5000, "T5")]))
+    reconciled = run(db_url, "reconcile", "--agreement", agreement, str(bank))
+    assert reconciled.exit_code == 0, reconciled.stderr
+    assert f"(layout {path.resolve()})" in reconciled.stdout
+    cleared = run(db_url, "reconciliation", "layout", "--agreement", agreement, "--clear")
+    assert cleared.stdout.strip() == (
+        f"Agreement {agreement} reads its bank's files with layout bancoestado-rendicion."
+    )
+    neither = run(db_url, "reconciliation", "layout", "--agreement", agreement)
+    assert (neither.exit_code, neither.stderr.strip()) == (2, "Error: give a layout, or --clear")

@@ -426,21 +426,39 @@ def test_export_csv_and_xlsx_in_spanish(
 
 
 def test_the_agreement_layout_is_used_by_default(
-    uow: UnitOfWork, world: World, layout: Path, clock: FrozenClock
+    uow: UnitOfWork, world: World, layout: Path, clock: FrozenClock, admin: Actor
 ) -> None:
-    with uow:
-        row = uow.session.get(type(world.agreement), world.agreement.id)
-        assert row is not None
-        row.reconciliation_layout = str(layout)
-        uow.commit()
-    data = bank_file(layout, [Line(ANA, "A-1", 5000, "T5")])
-    view = service.reconcile(
-        uow, world.agreement.id, data, file_name="f.txt", actor=OPERATOR, clock=clock
+    agreement = world.agreement.id
+    with pytest.raises(ValidationFailed, match="unknown layout"):
+        service.set_reconciliation_layout(uow, agreement, str(layout), actor=admin, clock=clock)
+    with pytest.raises(PermissionDenied):
+        service.set_reconciliation_layout(
+            uow, agreement, "asobancaria-2001", actor=OPERATOR, clock=clock
+        )
+    with pytest.raises(ValidationFailed, match="cannot use layout"):
+        service.set_reconciliation_layout(
+            uow, agreement, "/nowhere/x.toml", actor=admin, clock=clock, allow_files=True
+        )
+    in_use = service.set_reconciliation_layout(
+        uow, agreement, str(layout), actor=admin, clock=clock, allow_files=True
     )
+    assert in_use == str(layout)
+    data = bank_file(layout, [Line(ANA, "A-1", 5000, "T5")])
+    view = service.reconcile(uow, agreement, data, file_name="f.txt", actor=OPERATOR, clock=clock)
     assert (view.layout, view.only_bank) == (str(layout), 1)
     with uow:
         item = uow.session.scalar(select(ReconciliationItem))
         assert item is not None and item.kind == "only_bank"
+        event = uow.session.scalar(
+            select(AuditEvent).where(AuditEvent.action == "agreement.reconciliation_layout_set")
+        )
+        assert event is not None
+        assert (event.before, event.after) == (
+            {"reconciliation_layout": None},
+            {"reconciliation_layout": str(layout)},
+        )
+    cleared = service.set_reconciliation_layout(uow, agreement, None, actor=admin, clock=clock)
+    assert cleared == "bancoestado-rendicion"
 
 
 # --- the shipped layouts ------------------------------------------------------------------

@@ -239,3 +239,33 @@ def reconciliation_show(
         if export is not None:
             count = _write_report(container.uow(write=False), reconciliation_id, export)
             err.print(f"Report with {count} items written to {export}.")
+
+
+@reconciliation_app.command("layout")
+@handles_errors
+def reconciliation_layout(
+    agreement: Annotated[int, typer.Option(help="The channel agreement's id.")],
+    layout: Annotated[
+        str | None,
+        typer.Argument(help="A shipped layout's name, or a .toml/.yaml layout file."),
+    ] = None,
+    clear: Annotated[
+        bool, typer.Option("--clear", help="Read the bank's files with the settlement layout.")
+    ] = False,
+) -> None:
+    """Choose the layout an agreement's bank files are read with."""
+    if (layout is None) == (not clear):
+        fail("give a layout, or --clear", 2)
+    if layout is not None and Path(layout).suffix.lower() in (".toml", ".yaml", ".yml"):
+        # Kept as an absolute path: the server and the jobs run from other directories.
+        layout = str(Path(layout).resolve())
+    with opened() as container:
+        in_use = service.set_reconciliation_layout(
+            container.uow(),
+            agreement,
+            layout,
+            actor=cli_actor(),
+            clock=container.clock,
+            allow_files=True,
+        )
+    out.print(f"Agreement {agreement} reads its bank's files with layout {escape(in_use)}.")

@@ -63,7 +63,7 @@ from recaudo.formats import fixedwidth
 from recaudo.formats.tabular import Cell, TableFormat, write_table
 from recaudo.services import audit
 from recaudo.services.collections_online import rut_candidates
-from recaudo.services.context import Actor, Clock
+from recaudo.services.context import Actor, Clock, Role
 from recaudo.services.exceptions import Reason, raise_exception
 from recaudo.services.payments import ApplyPayment, Settled, apply_payment
 from recaudo.services.queries import Paging, _count
@@ -725,6 +725,50 @@ def load_layout(name: str) -> fixedwidth.Layout:
         return fixedwidth.load_layout(name)
     except (fixedwidth.LayoutError, OSError, ValueError) as exc:
         raise ValidationFailed(f"cannot use layout {name!r}: {exc}", field="layout") from None
+
+
+def set_reconciliation_layout(
+    uow: UnitOfWork,
+    agreement_id: int,
+    layout: str | None,
+    *,
+    actor: Actor,
+    clock: Clock,
+    allow_files: bool = False,
+) -> str:
+    """Choose the layout the agreement's bank files are read with (None: its settlement one).
+
+    Returns the layout now in use. Only the command line (`allow_files`) may name a layout
+    file: it runs on the server, where the file is; the API names shipped layouts only.
+    """
+    actor.require(Role.ADMIN)
+    name = layout.strip() if layout is not None else None
+    if name is not None:
+        if not name or len(name) > 255:
+            raise ValidationFailed("a layout is 1 to 255 characters", field="layout")
+        if not allow_files and name not in fixedwidth.available_layouts():
+            known = ", ".join(fixedwidth.available_layouts())
+            raise ValidationFailed(f"unknown layout {name!r} (one of {known})", field="layout")
+        load_layout(name)  # refuse a layout file that does not load, now
+    with uow:
+        agreement = _agreement(uow, actor, agreement_id)
+        before = agreement.reconciliation_layout
+        agreement.reconciliation_layout = name
+        agreement.updated_at = clock()
+        audit.record(
+            uow,
+            actor=actor,
+            clock=clock,
+            company_id=agreement.company_id,
+            action="agreement.reconciliation_layout_set",
+            entity_type="agreement",
+            entity_id=agreement.id,
+            before={"reconciliation_layout": before},
+            after={"reconciliation_layout": name},
+        )
+        in_use = layout_name_of(agreement)
+        uow.commit()
+        return in_use
 
 
 def _agreement(uow: UnitOfWork, actor: Actor, agreement_id: int) -> ChannelAgreement:

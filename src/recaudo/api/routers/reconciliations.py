@@ -329,3 +329,33 @@ def export_items(
         media_type=MEDIA[table_format],
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
+
+
+class LayoutIn(BaseModel):
+    layout: str | None = Field(
+        max_length=255,
+        description="A shipped layout's name; null: read with the settlement layout.",
+    )
+
+
+class LayoutOut(BaseModel):
+    agreement_id: int
+    reconciliation_layout: str | None
+    layout_in_use: str
+
+
+@router.put(
+    "/agreements/{agreement_id}/reconciliation-layout",
+    summary="Choose the layout an agreement's bank files are read with",
+    description="Admin only. Layout files are set with `recaudo reconciliation layout`.",
+    responses=problem_responses(404),
+)
+def set_layout(
+    agreement_id: AgreementId, body: LayoutIn, actor: ActorDep, container: ContainerDep
+) -> LayoutOut:
+    company_id_of(actor)
+    in_use = service.set_reconciliation_layout(
+        container.uow(), agreement_id, body.layout, actor=actor, clock=container.clock
+    )
+    stored = body.layout.strip() if body.layout is not None else None
+    return LayoutOut(agreement_id=agreement_id, reconciliation_layout=stored, layout_in_use=in_use)
