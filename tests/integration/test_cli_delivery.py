@@ -148,6 +148,14 @@ def test_delivery_commands(
         assert name in listed.stdout
     assert "set" in listed.stdout
 
+    updated = ok(
+        "delivery", "target", "update", "4", "--name", "carpeta-2", "--retention-days", "30"
+    )  # fmt: skip
+    assert updated.stdout.strip() == f"Delivery target 4 (carpeta-2, local): {outbox}"
+    moved = run(env, "delivery", "target", "update", "4", "--directory", "relative")
+    assert moved.exit_code == 2
+    assert one_line_error(moved) == "Error: directory must be an absolute path"
+
     tested = ok("delivery", "target", "test", "1")
     assert tested.stdout.startswith(f"OK sftp://bank@127.0.0.1:{sftp_server.port}/in: connected")
     assert ok("delivery", "target", "test", "2").stdout.startswith("OK sftp://")  # by key

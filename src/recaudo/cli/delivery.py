@@ -130,13 +130,7 @@ def target_add(
     disabled: Annotated[bool, typer.Option("--disabled", help="Create it disabled.")] = False,
 ) -> None:
     """Add a delivery target. The password or key is stored encrypted and never shown."""
-    if host_key_file is not None:
-        if host_key is not None:
-            raise ValidationFailed("give --host-key or --host-key-file, not both")
-        try:
-            host_key = host_key_file.read_text().strip()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ValidationFailed(f"cannot read {host_key_file}: {exc}") from None
+    host_key = _host_key(host_key, host_key_file)
     values: dict[str, Any] = {
         "host": host,
         "port": port,
@@ -180,6 +174,76 @@ def target_add(
     )
     if view.kind == "sftp":
         out.print(f"Trusted host key: {host_key_fingerprint(view.settings['host_key'])}")
+
+
+@target_app.command("update")
+@handles_errors
+def target_update(
+    target_id: Annotated[int, typer.Argument(help="The target's id.")],
+    name: Annotated[str | None, typer.Option(help="A new name.")] = None,
+    agreement: Annotated[
+        int | None, typer.Option(help="Deliver this agreement's files here (0: none).")
+    ] = None,
+    host: Annotated[str | None, typer.Option()] = None,
+    port: Annotated[int | None, typer.Option()] = None,
+    username: Annotated[str | None, typer.Option()] = None,
+    host_key: Annotated[str | None, typer.Option(help="sftp: the new host key.")] = None,
+    host_key_file: Annotated[Path | None, typer.Option()] = None,
+    directory: Annotated[str | None, typer.Option()] = None,
+    security: Annotated[str | None, typer.Option()] = None,
+    sender: Annotated[str | None, typer.Option("--from")] = None,
+    to: Annotated[
+        list[str] | None, typer.Option("--to", help="email: replaces the recipients.")
+    ] = None,
+    cafile: Annotated[str | None, typer.Option()] = None,
+    timeout: Annotated[float | None, typer.Option()] = None,
+    retention_days: Annotated[int | None, typer.Option()] = None,
+) -> None:
+    """Change a target's settings (the secret: `set-secret`; on/off: `enable`/`disable`)."""
+    host_key = _host_key(host_key, host_key_file)
+    values: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "username": username,
+        "host_key": host_key,
+        "directory": directory,
+        "security": security,
+        "from": sender,
+        "recipients": to or None,
+        "cafile": cafile,
+        "timeout_s": timeout,
+    }
+    changed = {k: v for k, v in values.items() if v is not None}
+    changes = TargetChanges(
+        name=name,
+        settings=changed or None,
+        agreement_id=agreement,
+        retention_days=retention_days,
+    )
+    with opened() as container:
+        view = deliveries.update_target(
+            container.uow(),
+            None,
+            target_id,
+            changes,
+            settings=container.settings,
+            actor=cli_actor(),
+            clock=container.clock,
+        )
+    out.print(
+        f"Delivery target {view.id} ({escape(view.name)}, {view.kind}): {escape(_where(view))}"
+    )
+
+
+def _host_key(host_key: str | None, host_key_file: Path | None) -> str | None:
+    if host_key_file is None:
+        return host_key
+    if host_key is not None:
+        raise ValidationFailed("give --host-key or --host-key-file, not both")
+    try:
+        return host_key_file.read_text().strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValidationFailed(f"cannot read {host_key_file}: {exc}") from None
 
 
 @target_app.command("list")
