@@ -269,6 +269,10 @@ def test_configured_secret_key_and_rotation(
         with pytest.raises(Exception, match="cannot be decrypted") as info:
             deliveries.target_config(row, only_new)
         assert "pw-0ld-key" not in str(info.value)
+        broken = settings.model_copy(update={"secret_key": SecretStr("not-a-fernet-key")})
+        with pytest.raises(Exception, match="is not a Fernet key") as info:
+            deliveries.target_config(row, broken)
+        assert "not-a-fernet-key" not in str(info.value)
 
 
 def mail_spec_plain(**settings_overrides: object) -> TargetSpec:

@@ -136,7 +136,11 @@ def encrypt_secret(settings: Settings, secret: str) -> str:
 
 def decrypt_secret(settings: Settings, token: str) -> str:
     try:
-        return server_fernet(settings).decrypt(token.encode()).decode()
+        fernet = server_fernet(settings)
+    except ValidationFailed as exc:  # a misconfigured server: each attempt says so
+        raise transfer.TransferError(exc.message) from None
+    try:
+        return fernet.decrypt(token.encode()).decode()
     except InvalidToken:
         raise transfer.TransferError(
             "the target's secret cannot be decrypted with the server's secret key "
