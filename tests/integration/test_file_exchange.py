@@ -924,3 +924,49 @@ def test_an_sftp_server_that_is_down_is_an_incident_and_the_next_poll_catches_up
     clock.advance(seconds=exchange.poll_seconds)
     assert fx.run_due(uow, settings=settings, clock=clock) == 1
     assert tree(sftp.root) == {"processed/deudas.csv": GOOD}
+
+
+def test_an_outbox_write_that_fails_is_an_incident_retried_every_poll_seconds(
+    uow: UnitOfWork,
+    company: Company,
+    admin: Actor,
+    clock: FrozenClock,
+    settings: Settings,
+    inbox_dir: Path,
+    tmp_path: Path,
+) -> None:
+    inbox = make_inbox(uow, company, inbox_dir, admin, clock)
+    drop(inbox_dir, "deudas.csv", GOOD, clock)
+    poll(uow, inbox, settings, admin, clock)
+    layout = tmp_path / "short.toml"
+    # A 3-digit amount field cannot hold 15990.
+    layout.write_text(
+        LAYOUT.replace(
+            '{ name = "amount", start = 18, length = 10, type = "Num" }',
+            '{ name = "amount", start = 18, length = 3, type = "Num" },\n'
+            '  { name = "gap", start = 21, length = 7, type = "Alfa", value = "" }',
+        )
+    )
+    add_target(uow, company, "out-dir", "local", {"directory": str(tmp_path)}, clock)
+    spec = ExchangeSpec("pagos", Direction.OUTBOX, "out-dir", file_format=str(layout))
+    fx.create_exchange(uow, company.id, spec, actor=admin, clock=clock, allow_layout_files=True)
+    who = customer_ids(uow, company)
+    pay(uow, company, who["D-1"], "15990", "caja-1", admin, clock, ("D-1",))
+
+    def incidents() -> int:
+        with uow:
+            return len(uow.session.scalars(select(Incident.cause)).all())
+
+    clock.now = datetime(2026, 3, 3, 3, 0, tzinfo=UTC)
+    assert fx.run_due(uow, settings=settings, clock=clock) == 0
+    assert incidents() == 1
+    clock.advance(seconds=60)
+    assert fx.run_due(uow, settings=settings, clock=clock) == 0
+    assert incidents() == 1  # not retried at every tick
+    clock.advance(seconds=300)
+    assert fx.run_due(uow, settings=settings, clock=clock) == 0
+    assert incidents() == 2
+    with uow:
+        [cause] = set(uow.session.scalars(select(Incident.cause)).all())
+    assert cause.startswith("exchange pagos: the layout ")
+    assert count(uow, ExchangeFile) == 1  # the inbox's only: no outbox file was recorded

@@ -549,7 +549,7 @@ def run_due(uow: UnitOfWork, *, settings: Settings, clock: Clock) -> int:
 def _claim_poll(uow: UnitOfWork, exchange_id: int, clock: Clock) -> bool:
     """Whether this server should run the exchange now (compare-and-set on last_run_at).
 
-    An inbox is due every `poll_seconds`; an outbox whenever a day's file is due. Two
+    An inbox is due every `poll_seconds`; an outbox when a day's file is due. Two
     servers racing update the same `last_run_at` value: only one sees its update land.
     """
     with uow:
@@ -558,10 +558,11 @@ def _claim_poll(uow: UnitOfWork, exchange_id: int, clock: Clock) -> bool:
             return False
         now = clock()
         last = exchange.last_run_at
-        if Direction(exchange.direction) is Direction.INBOX:
-            if last is not None and now < last + timedelta(seconds=exchange.poll_seconds):
-                return False
-        else:
+        # An outbox too waits `poll_seconds` after a run: a write that fails (and is an
+        # incident) is retried at that pace, not at every tick of the job.
+        if last is not None and now < last + timedelta(seconds=exchange.poll_seconds):
+            return False
+        if Direction(exchange.direction) is Direction.OUTBOX:
             company = uow.session.get(Company, exchange.company_id)
             assert company is not None
             if not _days_due(uow, exchange, company, now):
