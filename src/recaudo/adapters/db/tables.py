@@ -580,7 +580,8 @@ class ExchangeFile(Base):
     company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"))
     file_name: Mapped[str] = mapped_column(String(255))
     sha256: Mapped[str] = mapped_column(String(64))
-    # inbox: imported | rejected; outbox: written | delivered | failed
+    # inbox: processing | imported | duplicate | rejected; outbox: written (its Delivery
+    # row says delivered or failed)
     status: Mapped[str] = mapped_column(String(16))
     debt_import_id: Mapped[int | None] = mapped_column(ForeignKey("debt_imports.id"))
     accounting_date: Mapped[date | None] = mapped_column(Date)  # outbox: the day written
