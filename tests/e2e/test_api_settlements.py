@@ -135,3 +135,42 @@ def test_errors_are_problems(api: Api) -> None:
         422,
         "validation_failed",
     )
+
+
+def test_settlement_settings(api: Api) -> None:
+    acme = golden_day(api.uow, api.acme, ROOT_ACTOR, api.clock)
+    url = f"/agreements/{acme.caja_vecina}/settlement"
+    admin = api.client("acme_admin")
+    shown = admin.get(url)
+    assert shown.status_code == 200, shown.text
+    assert shown.json() == {
+        "agreement_id": acme.caja_vecina,
+        "layout": "bancoestado-rendicion",
+        "time": "18:30",
+        "enabled": True,
+        "control_record": False,
+    }
+    changed = admin.put(url, json={"layout": "asobancaria-2001", "time": "19:05"})
+    assert changed.status_code == 200, changed.text
+    assert changed.json() == {**shown.json(), "layout": "asobancaria-2001", "time": "19:05"}
+    assert api.client("acme_auditor").get(url).json() == changed.json()
+    # The next run writes the chosen layout.
+    run = admin.post(
+        "/settlements", json={"agreement_id": acme.caja_vecina, "accounting_date": "2026-03-02"}
+    )
+    assert run.json()["file_name"] == "asobancaria_caja-vecina_4321_20260302.txt"
+
+    assert_problem(
+        admin.put(url, json={"layout": "/etc/passwd"}),
+        422,
+        "validation_failed",
+        "unknown layout '/etc/passwd' (one of asobancaria-2001, bancoestado-rendicion, csv, xlsx)",
+    )
+    assert_problem(admin.put(url, json={"time": "25:00"}), 422, "invalid_request")
+    assert_problem(admin.put(url, json={"colour": "red"}), 422, "invalid_request")
+    assert_problem(
+        api.client("acme_operator").put(url, json={"enabled": False}), 403, "permission_denied"
+    )
+    assert_problem(api.client("beta_admin").get(url), 404, "not_found")
+    assert_problem(api.client("beta_admin").put(url, json={"enabled": False}), 404, "not_found")
+    assert admin.get(url).json() == changed.json()

@@ -120,3 +120,44 @@ def test_errors_exit_non_zero(
     assert (missing.exit_code, missing.stderr.strip()) == (1, "Error: no settlement file 7")
     gone = run(db_url, data_dir, "settlement", "download", "7")
     assert gone.exit_code == 1
+
+
+def test_settlement_config(
+    db_url: str,
+    uow: UnitOfWork,
+    company: Company,
+    admin: Actor,
+    clock: FrozenClock,
+    tmp_path: Path,
+) -> None:
+    acme = golden_day(uow, company, admin, clock)
+    data_dir = tmp_path / "data"
+    agreement = str(acme.internet)
+    shown = run(db_url, data_dir, "settlement", "config", agreement)
+    assert shown.exit_code == 0, shown.output
+    assert shown.stdout.splitlines() == [
+        f"agreement:       {agreement}",
+        "layout:          bancoestado-rendicion",
+        "time:            18:30",
+        "daily job:       enabled",
+        "control record:  no",
+    ]
+    changed = run(
+        db_url, data_dir, "settlement", "config", agreement,
+        "--layout", "xlsx", "--time", "20:00", "--disabled", "--control-record",
+    )  # fmt: skip
+    assert changed.exit_code == 0, changed.output
+    assert changed.stdout.splitlines()[1:] == [
+        "layout:          xlsx",
+        "time:            20:00",
+        "daily job:       disabled",
+        "control record:  yes",
+    ]
+    bad_time = run(db_url, data_dir, "settlement", "config", agreement, "--time", "8pm")
+    assert (bad_time.exit_code, bad_time.stderr.strip()) == (
+        2,
+        "Error: '8pm' is not a time (HH:MM)",
+    )
+    missing = run(db_url, data_dir, "settlement", "config", agreement, "--layout", "nope.toml")
+    assert missing.exit_code == 2
+    assert "cannot be loaded" in missing.stderr

@@ -626,3 +626,86 @@ def test_storage_paths_stay_inside_the_data_directory(tmp_path: Path) -> None:
     for bad in ("../x", "/etc/passwd", "files/../../x", ""):
         with pytest.raises(ValidationFailed, match="invalid storage path"):
             storage.read_bytes(tmp_path, bad)
+
+
+def test_configure_settlement(
+    uow: UnitOfWork,
+    company: Company,
+    company_es: Company,
+    admin: Actor,
+    clock: FrozenClock,
+    tmp_path: Path,
+) -> None:
+    acme = setup_agreements(uow, company, admin, clock)
+    with uow:
+        config = settlements.get_settlement_config(uow, acme.caja_vecina, actor=admin)
+    assert config == settlements.SettlementConfig(
+        acme.caja_vecina, "bancoestado-rendicion", time(18, 30), True, False
+    )
+    changed = settlements.configure_settlement(
+        uow,
+        acme.caja_vecina,
+        settlements.SettlementSettings(
+            layout="asobancaria-2001", local_time=time(19, 15), control_record=True
+        ),
+        actor=admin,
+        clock=clock,
+    )
+    assert changed == settlements.SettlementConfig(
+        acme.caja_vecina, "asobancaria-2001", time(19, 15), True, True
+    )
+    # A layout file only from the command line (allow_files), and only one that loads.
+    layout_file = tmp_path / "mine.toml"
+    layout_file.write_bytes(
+        (Path(fixedwidth.__file__).parent / "layouts" / "bancoestado-rendicion.toml").read_bytes()
+    )
+    with pytest.raises(ValidationFailed, match="unknown layout"):
+        settlements.configure_settlement(
+            uow,
+            acme.caja_vecina,
+            settlements.SettlementSettings(layout=str(layout_file)),
+            actor=admin,
+            clock=clock,
+        )
+    with pytest.raises(ValidationFailed, match="cannot be loaded"):
+        settlements.configure_settlement(
+            uow,
+            acme.caja_vecina,
+            settlements.SettlementSettings(layout=str(tmp_path / "missing.toml")),
+            actor=admin,
+            clock=clock,
+            allow_files=True,
+        )
+    with_file = settlements.configure_settlement(
+        uow,
+        acme.caja_vecina,
+        settlements.SettlementSettings(layout=str(layout_file), enabled=False),
+        actor=admin,
+        clock=clock,
+        allow_files=True,
+    )
+    assert (with_file.layout, with_file.enabled) == (str(layout_file), False)
+    operator = Actor("test:op", Role.OPERATOR, company.id)
+    with pytest.raises(Exception, match="may not"):
+        settlements.configure_settlement(
+            uow, acme.caja_vecina, settlements.SettlementSettings(enabled=True),
+            actor=operator, clock=clock,
+        )  # fmt: skip
+    stranger = Actor("test:other", Role.ADMIN, company_es.id)
+    with pytest.raises(NotFound):
+        settlements.configure_settlement(
+            uow, acme.caja_vecina, settlements.SettlementSettings(enabled=True),
+            actor=stranger, clock=clock,
+        )  # fmt: skip
+    with uow:
+        audited = uow.session.scalars(
+            select(AuditEvent.after)
+            .where(AuditEvent.action == "agreement.settlement_configured")
+            .order_by(AuditEvent.id)
+        ).all()
+    assert [a["settlement_layout"] for a in audited if a] == ["asobancaria-2001", str(layout_file)]
+    # The custom layout file writes the day's file, named after it.
+    clock.now = datetime(2026, 3, 3, 23, 0, tzinfo=UTC)
+    run = generate(uow, acme.caja_vecina, date(2026, 3, 3), tmp_path, clock)
+    assert run.file.file_name == "mine_caja-vecina_4321_20260303.txt"
+    assert run.file.layout == str(layout_file)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from datetime import date
+from datetime import date, time
 from pathlib import Path
 from typing import Annotated
 
@@ -144,3 +144,56 @@ def settlement_download(
     target = output or Path(view.file_name)
     target.write_bytes(data)
     out.print(f"Wrote {escape(str(target))} ({len(data)} bytes, sha256 {view.sha256}).")
+
+
+def _time(text: str) -> time:
+    try:
+        return time.fromisoformat(text.strip())
+    except ValueError:
+        raise ValidationFailed(f"{text!r} is not a time (HH:MM)", field="time") from None
+
+
+@settlement_app.command("config")
+@handles_errors
+def settlement_config(
+    agreement: Annotated[int, typer.Argument(help="The channel agreement's id.")],
+    layout: Annotated[
+        str | None,
+        typer.Option(help="bancoestado-rendicion, asobancaria-2001, csv, xlsx or a layout file."),
+    ] = None,
+    at: Annotated[
+        str | None, typer.Option("--time", help="Local time the daily job writes it (HH:MM).")
+    ] = None,
+    enabled: Annotated[
+        bool | None, typer.Option("--enabled/--disabled", help="Whether the daily job runs.")
+    ] = None,
+    control_record: Annotated[
+        bool | None,
+        typer.Option("--control-record/--no-control-record", help="The optional control record."),
+    ] = None,
+) -> None:
+    """Show an agreement's settlement settings, or change them."""
+    changes = settlements.SettlementSettings(
+        layout=layout,
+        local_time=None if at is None else _time(at),
+        enabled=enabled,
+        control_record=control_record,
+    )
+    with opened() as container:
+        if changes == settlements.SettlementSettings():
+            with container.uow(write=False) as uow:
+                config = settlements.get_settlement_config(uow, agreement, actor=cli_actor())
+        else:
+            config = settlements.configure_settlement(
+                container.uow(),
+                agreement,
+                changes,
+                actor=cli_actor(),
+                clock=container.clock,
+                allow_files=True,
+            )
+    out.print(f"agreement:       {config.agreement_id}")
+    out.print(f"layout:          {escape(config.layout)}")
+    out.print(f"time:            {config.local_time:%H:%M}")
+    out.print(f"daily job:       {'enabled' if config.enabled else 'disabled'}")
+    out.print(f"control record:  {'yes' if config.control_record else 'no'}")

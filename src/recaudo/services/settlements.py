@@ -51,7 +51,7 @@ from recaudo.domain.payments import PaymentStatus
 from recaudo.formats import fixedwidth
 from recaudo.services import audit, deliveries, storage
 from recaudo.services.calendar import business_calendar
-from recaudo.services.context import Actor, Clock
+from recaudo.services.context import Actor, Clock, Role
 from recaudo.services.queries import Paging, _count
 from recaudo.services.views import Page
 
@@ -62,6 +62,7 @@ TABULAR = ("csv", "xlsx")
 # csv/xlsx exports carry the detail records of this layout, titled in Spanish.
 TABULAR_BASE_LAYOUT = "bancoestado-rendicion"
 ASOBANCARIA = "asobancaria-2001"
+ASOBANCARIA_KINDS = frozenset({"01", "05", "06", "08", "09"})
 CHANNEL_CODES = {"caja-vecina": "CAJA VECINA", "internet": "INTERNET"}
 MEDIA_TYPES = {
     "csv": "text/csv; charset=utf-8",
@@ -573,7 +574,8 @@ class _Writer:
 
     @property
     def asobancaria(self) -> bool:
-        return self.layout.name == ASOBANCARIA
+        # By its record types, so that a company's own copy of it works the same way.
+        return set(self.layout.records) >= ASOBANCARIA_KINDS
 
     def record(self, kind: str, values: dict[str, object]) -> fixedwidth.Record:
         adapted = dict(values)
@@ -713,13 +715,122 @@ def _file_name(
 ) -> str:
     if writer.table_format is not None or layout_name == TABULAR_BASE_LAYOUT:
         stem = "rendicion"
-    elif writer.asobancaria:
+    elif layout_name == ASOBANCARIA:
         stem = "asobancaria"
     else:
         stem = _UNSAFE.sub("-", Path(layout_name).stem).strip("-") or "settlement"
     convenio = _UNSAFE.sub("-", agreement.convenio).strip("-") or str(agreement.id)
     suffix = "" if version == 1 else f"_v{version}"
     return f"{stem}_{agreement.channel}_{convenio}_{day:%Y%m%d}{suffix}.{writer.extension}"
+
+
+# --------------------------------------------------------------------------- configuring
+
+
+@dataclass(frozen=True, slots=True)
+class SettlementSettings:
+    """What an administrator may change; `None` keeps the current value."""
+
+    layout: str | None = None  # a shipped layout, csv, xlsx, or (CLI only) a layout file
+    local_time: time | None = None  # local time the daily job writes the file
+    enabled: bool | None = None  # whether the daily job writes it
+    control_record: bool | None = None  # the optional control record
+
+
+@dataclass(frozen=True, slots=True)
+class SettlementConfig:
+    agreement_id: int
+    layout: str
+    local_time: time
+    enabled: bool
+    control_record: bool
+
+
+def _config(agreement: ChannelAgreement) -> SettlementConfig:
+    return SettlementConfig(
+        agreement.id,
+        agreement.settlement_layout,
+        agreement.settlement_time,
+        agreement.settlement_enabled,
+        agreement.settlement_control_record,
+    )
+
+
+def _visible_agreement(uow: UnitOfWork, actor: Actor, agreement_id: int) -> ChannelAgreement:
+    agreement = uow.session.get(ChannelAgreement, agreement_id)
+    if agreement is None or not actor.can_see(agreement.company_id):
+        raise NotFound(f"no agreement {agreement_id}")
+    return agreement
+
+
+def get_settlement_config(uow: UnitOfWork, agreement_id: int, *, actor: Actor) -> SettlementConfig:
+    return _config(_visible_agreement(uow, actor, agreement_id))
+
+
+def configure_settlement(
+    uow: UnitOfWork,
+    agreement_id: int,
+    changes: SettlementSettings,
+    *,
+    actor: Actor,
+    clock: Clock,
+    allow_files: bool = False,
+) -> SettlementConfig:
+    """Change an agreement's settlement settings (admin). Only the command line
+    (`allow_files`) may name a layout file: it runs on the server, where the file is."""
+    actor.require(Role.ADMIN)
+    layout = changes.layout.strip() if changes.layout is not None else None
+    if layout is not None:
+        shipped = [*fixedwidth.available_layouts(), *TABULAR]
+        if not layout or len(layout) > 255:
+            raise ValidationFailed("a layout is 1 to 255 characters", field="layout")
+        if layout not in shipped:
+            if not allow_files:
+                known = ", ".join(shipped)
+                raise ValidationFailed(
+                    f"unknown layout {layout!r} (one of {known})", field="layout"
+                )
+            layout = str(Path(layout).expanduser().resolve())
+    with uow:
+        agreement = _visible_agreement(uow, actor, agreement_id)
+        company = uow.session.get(Company, agreement.company_id)
+        assert company is not None
+        if layout is not None:
+            _Writer.of(layout, False, company.currency)  # refuse a layout that does not load
+        before = _config(agreement)
+        if layout is not None:
+            agreement.settlement_layout = layout
+        if changes.local_time is not None:
+            agreement.settlement_time = changes.local_time.replace(microsecond=0, tzinfo=None)
+        if changes.enabled is not None:
+            agreement.settlement_enabled = changes.enabled
+        if changes.control_record is not None:
+            agreement.settlement_control_record = changes.control_record
+        after = _config(agreement)
+        if after != before:
+            agreement.updated_at = clock()
+            audit.record(
+                uow,
+                actor=actor,
+                clock=clock,
+                company_id=agreement.company_id,
+                action="agreement.settlement_configured",
+                entity_type="agreement",
+                entity_id=agreement.id,
+                before=_config_snapshot(before),
+                after=_config_snapshot(after),
+            )
+        uow.commit()
+        return after
+
+
+def _config_snapshot(config: SettlementConfig) -> dict[str, object]:
+    return {
+        "settlement_layout": config.layout,
+        "settlement_time": config.local_time.strftime("%H:%M:%S"),
+        "settlement_enabled": config.enabled,
+        "settlement_control_record": config.control_record,
+    }
 
 
 # --------------------------------------------------------------------------- reading

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from datetime import time as LocalTime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -17,6 +18,7 @@ from recaudo.services import settlements
 router = APIRouter(tags=["settlement files"], responses=problem_responses(400, 401, 403, 422))
 
 SettlementId = Annotated[int, Path(ge=1, le=MAX_ID, description="The settlement file's id.")]
+AgreementId = Annotated[int, Path(ge=1, le=MAX_ID, description="The channel agreement's id.")]
 
 
 class SettlementRunIn(Strict):
@@ -163,3 +165,72 @@ def download_settlement(
             "ETag": f'"{view.sha256}"',
         },
     )
+
+
+class SettlementConfigIn(Strict):
+    layout: str | None = Field(
+        None,
+        max_length=255,
+        description="A shipped layout (`bancoestado-rendicion`, `asobancaria-2001`), `csv` "
+        "or `xlsx`. Layout files are set with the command line.",
+    )
+    time: LocalTime | None = Field(None, description="Local time the daily job writes the file.")
+    enabled: bool | None = Field(None, description="Whether the daily job writes the file.")
+    control_record: bool | None = Field(None, description="Write the optional control record.")
+
+
+class SettlementConfigOut(BaseModel):
+    agreement_id: int
+    layout: str
+    time: str = Field(description="HH:MM, the company's local time.")
+    enabled: bool
+    control_record: bool
+
+    @classmethod
+    def of(cls, c: settlements.SettlementConfig) -> SettlementConfigOut:
+        return cls(
+            agreement_id=c.agreement_id,
+            layout=c.layout,
+            time=c.local_time.strftime("%H:%M"),
+            enabled=c.enabled,
+            control_record=c.control_record,
+        )
+
+
+@router.get(
+    "/agreements/{agreement_id}/settlement",
+    summary="An agreement's settlement settings",
+    responses=problem_responses(404),
+)
+def get_settlement_config(
+    agreement_id: AgreementId, actor: ActorDep, container: ContainerDep
+) -> SettlementConfigOut:
+    company_id_of(actor)
+    with container.uow(write=False) as uow:
+        config = settlements.get_settlement_config(uow, agreement_id, actor=actor)
+    return SettlementConfigOut.of(config)
+
+
+@router.put(
+    "/agreements/{agreement_id}/settlement",
+    summary="Change an agreement's settlement settings (admin)",
+    description="Members left out keep their value.",
+    responses=problem_responses(404),
+)
+def put_settlement_config(
+    agreement_id: AgreementId, body: SettlementConfigIn, actor: ActorDep, container: ContainerDep
+) -> SettlementConfigOut:
+    company_id_of(actor)
+    config = settlements.configure_settlement(
+        container.uow(),
+        agreement_id,
+        settlements.SettlementSettings(
+            layout=body.layout,
+            local_time=body.time,
+            enabled=body.enabled,
+            control_record=body.control_record,
+        ),
+        actor=actor,
+        clock=container.clock,
+    )
+    return SettlementConfigOut.of(config)
