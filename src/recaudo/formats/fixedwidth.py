@@ -628,15 +628,13 @@ def _parse_field(raw: str, f: FieldSpec) -> object:
             raise ValueError("required field is empty")
         raise ValueError("required field is blank")
     if f.type == "Num":
-        text = raw.strip(" ")
+        # Blanks around the digits are tolerated whatever the padding (as int() does, which
+        # is what the fast path uses); anything else that is not a digit is an error.
+        text = raw.strip()
         if f.pad == "*0":
-            text = raw.rstrip("0") or "0"
+            text = text.rstrip("0") or "0"
         if not (text.isascii() and text.isdigit()):
             raise ValueError(f"{raw!r} is not a number (digits only)")
-        if f.pad in ("_*", "0*") and raw.rstrip(" ") != raw and raw.strip(" "):
-            raise ValueError(f"{raw!r} is not right-aligned")
-        if f.pad == "*_" and raw.lstrip(" ") != raw:
-            raise ValueError(f"{raw!r} is not left-aligned")
         return int(text)
     if f.type == "Fecha":
         return _parse_date(raw, f.mask)
