@@ -13,6 +13,7 @@ __all__ = ["app", "worker_app"]
 from recaudo.cli import (
     delivery,  # noqa: F401
     exchange,  # noqa: F401
+    layout,  # noqa: F401
     reconcile,  # noqa: F401
     settlement,  # noqa: F401
 )
