@@ -404,6 +404,8 @@ def test_payments_land_in_their_accounting_days_file(
             generate(uow, acme.caja_vecina, day, tmp_path, clock)
     with pytest.raises(ValidationFailed, match="in the future"):
         generate(uow, acme.caja_vecina, date(2026, 5, 27), tmp_path, clock)
+    with pytest.raises(ValidationFailed, match="before 2000"):
+        generate(uow, acme.caja_vecina, date(1, 1, 1), tmp_path, clock)
 
 
 def test_an_empty_day_has_a_file_with_no_details(

@@ -321,6 +321,8 @@ def _now(clock: Clock) -> datetime:
 
 def _check_date(uow: UnitOfWork, company: Company, day: date, clock: Clock) -> None:
     today = clock().astimezone(ZoneInfo(company.timezone)).date()
+    if day.year < 2000:
+        raise ValidationFailed(f"{day.isoformat()} is before 2000", field="date")
     if day > today:
         raise ValidationFailed(
             f"{day.isoformat()} is in the future for {company.slug}", field="date"
