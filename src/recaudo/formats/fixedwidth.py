@@ -740,6 +740,9 @@ def _compile_formatter(
         lines.append(f"    {var} = v.get({key})" if f.null else f"    {var} = v[{key}]")
         n = f.length
         if f.type == "Num":
+            # Digits as text (a RUT body, say) are numbers too; anything else -> slow path.
+            guard = f"{var} is not None and " if f.null else ""
+            lines.append(f"    if {guard}{var}.__class__ is not int: {var} = _num({var})")
             if f.pad == "0*":
                 spec = f"0{n}d"
             elif f.pad == "_*":
@@ -800,7 +803,7 @@ def _compile_formatter(
     checks.extend(f"{var} < 0" for var in num_checks)
     params = "".join(f", {name}={name}" for name in consts)
     src = (
-        f"def fmt(v, _date=_date, _time=_time, _char_bad=_char_bad{params}):\n"
+        f"def fmt(v, _date=_date, _time=_time, _char_bad=_char_bad, _num=_num{params}):\n"
         f"{body}\n"
         f"    line = f{''.join(pieces)!r}\n"
         f"    if {' or '.join(checks)}:\n"
@@ -812,11 +815,18 @@ def _compile_formatter(
         "_date": date,
         "_time": time,
         "_char_bad": _CHAR_BAD.search,
+        "_num": _num,
         **consts,
     }
     exec(compile(src, f"<layout writer {record.kind}>", "exec"), namespace)  # noqa: S102
     func: Callable[[Mapping[str, object]], str | None] = namespace["fmt"]
     return func
+
+
+def _num(value: object) -> int:
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        return int(value)
+    raise ValueError(value)  # the slow path says what is wrong
 
 
 def _never(values: Mapping[str, object]) -> str | None:
