@@ -21,10 +21,12 @@ from recaudo.adapters.db.tables import (
     AuditEvent,
     ChannelAgreement,
     Company,
+    Customer,
     Delivery,
     DeliveryTarget,
     Incident,
     Payment,
+    PaymentException,
     Quote,
     SettlementFile,
 )
@@ -37,6 +39,7 @@ from recaudo.jobs import settlement as settlement_job
 from recaudo.services import agreements, settlements, storage
 from recaudo.services import collections_online as online
 from recaudo.services.context import Actor, Role
+from recaudo.services.exceptions import Resolution, resolve_exception
 from recaudo.services.payments import reverse_payment
 from tests.conftest import FrozenClock
 from tests.integration.helpers import add_customer, add_debt
@@ -711,3 +714,36 @@ def test_configure_settlement(
     run = generate(uow, acme.caja_vecina, date(2026, 3, 3), tmp_path, clock)
     assert run.file.file_name == "mine_caja-vecina_4321_20260303.txt"
     assert run.file.layout == str(layout_file)
+
+
+def test_resolving_an_exception_onto_a_debt_makes_a_new_version(
+    uow: UnitOfWork, company: Company, admin: Actor, clock: FrozenClock, tmp_path: Path
+) -> None:
+    acme = golden_day(uow, company, admin, clock)
+    first = generate(uow, acme.caja_vecina, DAY, tmp_path, clock)
+    # María's 5000 of credit is applied to a new debt of hers.
+    with uow:
+        maria = uow.session.scalar(
+            select(Payment.customer_id).where(Payment.external_id == "CV-0004")
+        )
+        found = uow.session.scalar(
+            select(PaymentException.id)
+            .join(Payment, Payment.id == PaymentException.payment_id)
+            .where(Payment.external_id == "CV-0004")
+        )
+        assert maria is not None and found is not None
+    add_debt(uow, company, Customer(id=maria), "3002", "5000", date(2026, 3, 15), clock)
+    resolve_exception(
+        uow, company.id, found, Resolution.APPLIED, "abono a 3002", debts=("3002",),
+        actor=admin, clock=clock,
+    )  # fmt: skip
+    second = generate(uow, acme.caja_vecina, DAY, tmp_path, clock)
+    assert second.created and second.file.version == 2
+    # Same payments, lines and total: only María's second line now names the debt.
+    assert (second.file.payment_count, second.file.record_count, second.file.total_minor) == (
+        first.file.payment_count,
+        first.file.record_count,
+        first.file.total_minor,
+    )
+    debts = detail_values("bancoestado-rendicion", stored(tmp_path, second), "debt_id")
+    assert [str(d).strip() for d in debts] == ["1001", "1002", "1003", "2001", "3001", "3002", "0"]
