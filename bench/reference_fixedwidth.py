@@ -22,11 +22,16 @@ def write_bancoestado(records: Iterable[tuple[str, Mapping[str, Any]]], out: IO[
     for kind, v in records:
         n += 1
         if kind == "detail":
+            # Dates and times by their parts: about twice as fast as `{d:%Y%m%d}` (strftime),
+            # which is what the generated code does too; the yardstick should be the fast way.
+            pd, pt, ad = v["paid_date"], v["paid_time"], v["accounting_date"]
             lines.append(
                 f"2{v['rut']:09d}{v['rut_dv']:<1}{v['customer_name']:<40}{v['debt_id']:<20}"
                 f"{v['debt_amount']:013d}{v['debts_in_payment']:02d}{v['payment_amount']:013d}"
-                f"{v['paid_date']:%Y%m%d}{v['paid_time']:%H%M%S}{v['channel']:<20}"
-                f"{v['transaction_id']:<20}{v['convenio']:<10}{v['accounting_date']:%Y%m%d}"
+                f"{pd.year:04d}{pd.month:02d}{pd.day:02d}"
+                f"{pt.hour:02d}{pt.minute:02d}{pt.second:02d}{v['channel']:<20}"
+                f"{v['transaction_id']:<20}{v['convenio']:<10}"
+                f"{ad.year:04d}{ad.month:02d}{ad.day:02d}"
                 f"{v['sequence']:07d}{BE_FILLER_DETAIL}\r\n"
             )
         elif kind == "header":
