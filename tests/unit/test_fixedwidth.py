@@ -616,3 +616,35 @@ def test_records_to_table_bancoestado_titles() -> None:
     rows = list(table.rows())
     assert len(rows) == 4
     assert rows[0][1][table.headers.index("Fecha de pago")] == "2026-11-19"
+
+
+def test_zero_fill_notation_edges() -> None:
+    layout = parse_layout(
+        b"""
+name = "zeros"
+record_length = 21
+record_type = { start = 1, length = 1 }
+[records.z]
+code = "Z"
+fields = [
+  { name = "type", start = 1, length = 1, value = "Z" },
+  { name = "left", start = 2, length = 10, type = "Alfa", pad = "0*" },
+  { name = "right", start = 12, length = 10, type = "Num", pad = "*0" },
+]
+"""
+    )
+    # Leading zeros of a 0* text are fill: written and read back without them.
+    data = layout.dumps([Record("z", {"left": "0012", "right": 123})])
+    assert data == b"Z0000000012" + b"1230000000\r\n"
+    assert next(iter(layout.read(io.BytesIO(data)))).record == Record(
+        "z", {"left": "12", "right": 123}
+    )
+    # All zeros is the value zero.
+    data = layout.dumps([Record("z", {"left": "000", "right": 0})])
+    assert data == b"Z" + b"0" * 20 + b"\r\n"
+    assert next(iter(layout.read(io.BytesIO(data)))).record == Record(
+        "z", {"left": "0", "right": 0}
+    )
+    # A *0 number ending in 0 would read back as another number: refused.
+    with pytest.raises(LayoutError, match=r"field right \(columns 12-21\): 120 ends in 0"):
+        layout.dumps([Record("z", {"left": "1", "right": 120})])

@@ -415,6 +415,13 @@ class Layout:
                 raise fail(f"{raw!r} has characters a Char (alphabetic) field cannot hold")
             if not text.strip() and not f.null:
                 raise fail(f"attribute {key!r} is required (empty)")
+            if f.pad == "0*":
+                # Leading zeros are the fill: "0012" is written, and read back, as "12".
+                text = text.lstrip("0") or "0"
+        trailing_zero = text.endswith("0") and text.strip("0")
+        if f.pad == "*0" and f.type in ("Num", "Alfa", "Char") and trailing_zero:
+            # Trailing zeros would be read back as fill: refuse rather than change the value.
+            raise fail(f"{raw!r} ends in 0, which a `*0` (zero-filled on the right) field loses")
         if len(text) > f.length:
             raise fail(f"value {text!r} is {len(text)} characters long, the field holds {f.length}")
         if not text:
@@ -641,6 +648,8 @@ def _parse_field(raw: str, f: FieldSpec) -> object:
     if f.type == "Hhmmss":
         return _parse_time(raw, f.mask)
     text = _strip(raw, f.pad)
+    if not text and f.pad == "0*":
+        text = "0"  # all fill: the value was zero
     if f.type == "Char" and _CHAR_BAD.search(text):
         raise ValueError(f"{raw.strip()!r} has digits or symbols in an alphabetic (Char) field")
     if not text:
@@ -787,10 +796,9 @@ def _compile_formatter(
             text_vars.append((var, guard))
             if f.type == "Char":
                 other_checks.append(f"({guard}_char_bad({var}) is not None)")
-            if f.pad in ("0*", "*0"):
-                # Values that begin/end with the fill character would not read back.
-                edge = f"{var}[:1]" if f.pad == "0*" else f"{var}[-1:]"
-                other_checks.append(f"({guard}{edge} == '0')")
+            if f.pad == "*0":
+                # A value ending in the fill character would not read back: slow path.
+                other_checks.append(f"({guard}{var}[-1:] == '0')")
     body = "\n".join(lines)
     checks = [f"len(line) != {record_length}"]
     # Control characters would break the file's lines: check the text values (one scan of
