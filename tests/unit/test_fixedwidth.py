@@ -648,3 +648,14 @@ fields = [
     # A *0 number ending in 0 would read back as another number: refused.
     with pytest.raises(LayoutError, match=r"field right \(columns 12-21\): 120 ends in 0"):
         layout.dumps([Record("z", {"left": "1", "right": 120})])
+
+
+def test_bytes_the_encoding_cannot_decode_are_reported() -> None:
+    layout = small("ascii", "LF")
+    good = layout.dumps([Record("detail", {"name": "Pena", "amount": 1, "day": DAY})])
+    bad = good.replace(b"Pena", b"Pe\xf1a")
+    parsed = list(layout.read(io.BytesIO(good + bad)))
+    assert parsed[0].errors == []
+    assert [str(e) for e in parsed[1].errors] == [
+        "line 2, record detail, columns 4-4: bytes that are not valid ascii (first at column 4)"
+    ]

@@ -498,6 +498,18 @@ class Layout:
                 )
             )
             return ParsedLine(line_no, None, errors)
+        bad = body.find("\ufffd")
+        if bad >= 0 and self._codec != "latin-1":
+            errors.append(
+                FieldError(
+                    line_no,
+                    spec.kind,
+                    None,
+                    bad + 1,
+                    bad + 1,
+                    f"bytes that are not valid {self.encoding} (first at column {bad + 1})",
+                )
+            )
         length = len(body)
         if length != self.record_length:
             unterminated = not line.endswith(("\n", "\r"))
@@ -969,6 +981,9 @@ def _compile_parser(
             fail_if.append(f"not ({joined}).isascii()")
         fail_if.append(f"(('-' in line or '+' in line or '_' in line) and {strict})")
     body = "\n".join(stmts) if stmts else "    pass"
+    if codec != "latin-1":
+        # Bytes the encoding cannot decode arrive as U+FFFD: the slow path reports them.
+        fail_if.append("'\\ufffd' in line")
     check = f"    if {' or '.join(fail_if)}:\n        return None\n" if fail_if else ""
     kind = const(record.kind)
     params = "".join(f", {name}={name}" for name in consts)
