@@ -659,3 +659,13 @@ def test_bytes_the_encoding_cannot_decode_are_reported() -> None:
     assert [str(e) for e in parsed[1].errors] == [
         "line 2, record detail, columns 4-4: bytes that are not valid ascii (first at column 4)"
     ]
+
+
+def test_a_blank_required_text_is_refused() -> None:
+    layout = load_layout("bancoestado-rendicion")
+    values = dict(bancoestado_records()[1].values, debt_id="   ")
+    with pytest.raises(
+        LayoutError,
+        match=r"field debt_id \(columns 52-71\): attribute 'debt_id' is required \(empty\)",
+    ):
+        layout.dumps([Record("detail", values)])

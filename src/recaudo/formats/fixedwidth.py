@@ -804,7 +804,7 @@ def _compile_formatter(
                 )
             else:
                 pieces.append(f"{{{var}:{align}{n}}}")
-                other_checks.append(f"not {var}")
+                other_checks.append(f"not {var} or {var}.isspace()")
             text_vars.append((var, guard))
             if f.type == "Char":
                 other_checks.append(f"({guard}_char_bad({var}) is not None)")
