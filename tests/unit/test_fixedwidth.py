@@ -669,3 +669,18 @@ def test_a_blank_required_text_is_refused() -> None:
         match=r"field debt_id \(columns 52-71\): attribute 'debt_id' is required \(empty\)",
     ):
         layout.dumps([Record("detail", values)])
+
+
+def test_folding_works_across_write_chunks() -> None:
+    layout = small("ascii", "CRLF")
+    plain = Record("detail", {"name": "Pena", "amount": 1, "day": DAY})
+    accented = Record("detail", {"name": "Peña", "amount": 2, "day": DAY})
+    records = [plain] * 2500 + [accented] + [plain] * 2000
+    out = io.BytesIO()
+    assert layout.write(iter(records), out) == 4501
+    lines = out.getvalue().split(b"\r\n")
+    assert len(lines) == 4502
+    assert lines[2500] == b"D" + b"Pena".ljust(10) + b" " * 6 + b"2".rjust(7) + b"201126"
+    assert (
+        lines[0] == lines[4500] == b"D" + b"Pena".ljust(10) + b" " * 6 + b"1".rjust(7) + b"201126"
+    )

@@ -14,7 +14,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from recaudo.formats.fixedwidth import Layout, Record, parse_layout
+from recaudo.formats.fixedwidth import Layout, Record, load_layout, parse_layout
 
 PADS = ("_*", "*_", "0*", "*0")
 DATE_MASKS = ("AAAAMMDD", "DDMMAAAA", "AAMMDD", "DD/MM/AAAA", "MMDDYY")
@@ -223,3 +223,73 @@ def test_times_and_dates_fixture() -> None:
         "20260309", "09032026", "260309", "09/03/2026", "030926",
         "070504", "0705", "07:05:04",
     ]  # fmt: skip
+
+
+ASOBANCARIA = load_layout("asobancaria-2001")
+
+
+def asobancaria_file(lots: list[list[int]]) -> list[Record]:
+    records = [
+        Record(
+            "01",
+            {
+                "biller_nit": 9006491199,
+                "collection_date": date(2024, 7, 24),
+                "bank_code": 1,
+                "account_number": 62912613,
+                "file_date": date(2024, 7, 25),
+                "file_time": time(10, 0),
+                "file_modifier": "A",
+                "account_type": 2,
+            },
+        )
+    ]
+    for number, amounts in enumerate(lots, 1):
+        records.append(Record("05", {"service_code": 7709998888487, "lot_number": number}))
+        for k, amount in enumerate(amounts, 1):
+            values = {
+                "reference": str(1000 + k),
+                "amount": amount,
+                "payment_origin": 1,
+                "payment_method": 1,
+                "operation_number": k,
+                "authorization_number": 0,
+                "debited_bank_code": 7,
+                "branch_code": 1,
+                "sequence": k,
+                "return_cause": None,
+            }
+            records.append(Record("06", values))
+        lot_values = {"detail_count": len(amounts), "total_amount": sum(amounts)}
+        records.append(Record("08", {**lot_values, "lot_number": number}))
+    all_amounts = [a for lot in lots for a in lot]
+    records.append(
+        Record("09", {"detail_count": len(all_amounts), "total_amount": sum(all_amounts)})
+    )
+    return records
+
+
+LOTS = st.lists(st.lists(st.integers(1, 10**12), max_size=6), min_size=1, max_size=4)
+
+
+@settings(max_examples=100, deadline=None)
+@given(LOTS)
+def test_consistent_asobancaria_files_pass_every_check(lots: list[list[int]]) -> None:
+    report = ASOBANCARIA.check(io.BytesIO(ASOBANCARIA.dumps(asobancaria_file(lots))))
+    assert report.errors == []
+    assert report.ok
+    assert len(report.checks) == 3 * len(lots) + 2
+
+
+@settings(max_examples=100, deadline=None)
+@given(LOTS, st.data())
+def test_a_wrong_lot_total_fails_exactly_its_check(lots: list[list[int]], data: Any) -> None:
+    records = asobancaria_file(lots)
+    trailers = [i for i, r in enumerate(records) if r.kind == "08"]
+    target = data.draw(st.sampled_from(trailers))
+    values = dict(records[target].values)
+    values["total_amount"] = values["total_amount"] + data.draw(st.integers(1, 1000))  # type: ignore[operator]
+    records[target] = Record("08", values)
+    report = ASOBANCARIA.check(io.BytesIO(ASOBANCARIA.dumps(records)))
+    failed = [(c.name, c.line_no) for c in report.checks if not c.ok]
+    assert failed == [("lot total (08 vs sum of 06 amounts)", target + 1)]
