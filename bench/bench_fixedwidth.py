@@ -61,9 +61,8 @@ def bancoestado_records(n: int, engine: bool = False) -> Iterator[Any]:
         "generated_time": dtime(18, 30, 0),
         "record_count": n,
         "payment_count": n // 2,
-        "total_amount": 123456789,
+        "total_amount": 0,
     }
-    yield item("header", header, engine)
     pool = []
     for k in range(POOL):
         values = {
@@ -83,6 +82,9 @@ def bancoestado_records(n: int, engine: bool = False) -> Iterator[Any]:
             "sequence": k + 1,
         }
         pool.append(item("detail", values, engine))
+    amounts = [5_000 + k * 7 for k in range(POOL)]
+    header["total_amount"] = sum(amounts) * (n // POOL) + sum(amounts[: n % POOL])
+    yield item("header", header, engine)
     yield from itertools.islice(itertools.cycle(pool), n)
 
 
@@ -118,17 +120,18 @@ def asobancaria_records(n: int, engine: bool = False) -> Iterator[Any]:
     ]
     lot_total = sum(d["amount"] for d in details)
     detail_items = [item("06", d, engine) for d in details]
-    left, lot_no = n, 0
+    left, lot_no, file_total = n, 0, 0
     while left > 0:
         lot_no += 1
         size = min(LOT, left)
         yield item("05", {"service_code": 7709998888487, "lot_number": lot_no}, engine)
         yield from detail_items[:size] if size < LOT else detail_items
         total = lot_total if size == LOT else sum(d["amount"] for d in details[:size])
+        file_total += total
         values = {"detail_count": size, "total_amount": total, "lot_number": lot_no}
         yield item("08", values, engine)
         left -= size
-    yield item("09", {"detail_count": n, "total_amount": 0}, engine)
+    yield item("09", {"detail_count": n, "total_amount": file_total}, engine)
 
 
 SOURCES = {"bancoestado-rendicion": bancoestado_records, "asobancaria-2001": asobancaria_records}
