@@ -13,12 +13,12 @@ handling: every answer, including a failure, is the bank's JSON.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import orjson
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -46,8 +46,7 @@ _HEADERS = {"Cache-Control": "no-store"}
 
 
 def _json(body: dict[str, Any], status: int) -> Response:
-    content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
-    return Response(content, status, headers=_HEADERS, media_type="application/json")
+    return Response(orjson.dumps(body), status, headers=_HEADERS, media_type="application/json")
 
 
 def _secret(request: Request, allow_query_token: bool) -> str | None:
@@ -73,11 +72,7 @@ class BancoEstadoChannel:
     ) -> online.AgreementLookup:
         # Only the canonical URLs need the secret to find the agreement (its prefix).
         secret = _secret(request, allow_query_token=True) if channel is None else None
-        directory = self.container.online
-        lookup = directory.cached_agreement(slug, channel, secret)
-        if lookup is None:
-            lookup = await run_in_threadpool(directory.load_agreement, slug, channel, secret)
-        return lookup
+        return await self.container.online.agreement(slug, channel, secret)
 
     def _caller(self, lookup: online.AgreementLookup, request: Request) -> online.Caller:
         client = request.client.host if request.client else None
