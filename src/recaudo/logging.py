@@ -99,6 +99,13 @@ class MaskingFilter(logging.Filter):
     """Rewrites each record in place so that no handler ever sees the clear values."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if record.name == "uvicorn.access" and isinstance(args, tuple) and len(args) == 5:
+            # The access log (one record per request): only the path and query string can
+            # hold ids or secrets; the address, method, version and status cannot.
+            client, method, path, version, status = args
+            record.args = (client, method, mask_text(str(path)), version, status)
+            return True
         try:
             message = record.getMessage()
         except (TypeError, ValueError):  # a bad format string: still log, masked
