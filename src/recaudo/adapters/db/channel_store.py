@@ -177,9 +177,13 @@ ORDER BY c.id, x.due_date, x.id
 """
 
 
-_PG_INSERT_QUOTE = f"""
+# The whole batch in one statement (one round trip, atomic on its own): no BEGIN and
+# COMMIT round trips around an executemany.
+_PG_INSERT_QUOTES = f"""
 INSERT INTO quotes ({_QUOTE_COLUMNS})
-VALUES ($1, $2, $3, $4, $5::json, $6, $7, $8, $9, $10)
+SELECT * FROM unnest(
+    $1::bigint[], $2::bigint[], $3::varchar[], $4::bigint[], $5::json[], $6::bigint[],
+    $7::varchar[], $8::date[], $9::timestamptz[], $10::timestamptz[])
 """
 
 
@@ -238,23 +242,19 @@ class PostgresChannelStore(ChannelStore):
 
     async def _write_quotes(self, quotes: list[NewQuote]) -> None:
         pool = await self._get_pool()
-        rows = [
-            (
-                q.company_id,
-                q.agreement_id,
-                q.transaction_id,
-                q.customer_id,
-                json.dumps(q.debts),
-                q.total_minor,
-                q.currency,
-                q.due_date,
-                q.created_at,
-                q.expires_at,
-            )
-            for q in quotes
-        ]
-        async with pool.acquire() as conn, conn.transaction():
-            await conn.executemany(_PG_INSERT_QUOTE, rows)
+        await pool.execute(
+            _PG_INSERT_QUOTES,
+            [q.company_id for q in quotes],
+            [q.agreement_id for q in quotes],
+            [q.transaction_id for q in quotes],
+            [q.customer_id for q in quotes],
+            [json.dumps(q.debts) for q in quotes],
+            [q.total_minor for q in quotes],
+            [q.currency for q in quotes],
+            [q.due_date for q in quotes],
+            [q.created_at for q in quotes],
+            [q.expires_at for q in quotes],
+        )
 
     async def close(self) -> None:
         if self._pool is not None:
