@@ -187,6 +187,16 @@ SELECT * FROM unnest(
 """
 
 
+async def _keep_session(_connection: Any) -> None:
+    """No reset query when a connection goes back to the pool.
+
+    asyncpg's default runs `RESET ALL; UNLISTEN *; ...` on every release: a second round
+    trip for each one-statement lookup. These connections only ever run the statements
+    in this module, which change no session state (asyncpg still rolls back an open
+    transaction itself).
+    """
+
+
 class PostgresChannelStore(ChannelStore):
     """asyncpg, one pool per process and event loop (created on first use)."""
 
@@ -209,7 +219,11 @@ class PostgresChannelStore(ChannelStore):
                 import asyncpg
 
                 self._pool = await asyncpg.create_pool(
-                    self.dsn, min_size=1, max_size=self.max_size, command_timeout=30
+                    self.dsn,
+                    min_size=1,
+                    max_size=self.max_size,
+                    command_timeout=30,
+                    reset=_keep_session,
                 )
         return self._pool
 
