@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -360,7 +361,7 @@ class OnlineChannel:
         total_minor = sum(d.open_minor for d in debts)
         due = min(d.due_date for d in debts)
         now = clock()
-        transaction_id = str(uuid.uuid4())
+        transaction_id = _time_ordered_id(now)
         await self.store.add_quote(
             NewQuote(
                 company_id=caller.company_id,
@@ -389,6 +390,20 @@ class OnlineChannel:
 
     async def close(self) -> None:
         await self.store.close()
+
+
+def _time_ordered_id(now: datetime) -> str:
+    """A UUID version 7 (RFC 9562): 48 bits of Unix milliseconds, then 74 random bits.
+
+    Quote rows are keyed by it; ids that grow with time land at the end of the unique
+    index instead of at a random page, which makes each insert several times cheaper
+    (the standard library has `uuid.uuid7` only from Python 3.14).
+    """
+    millis = int(now.timestamp() * 1000) & ((1 << 48) - 1)
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (millis << 80) | (0x7 << 76) | (((rand >> 62) & 0xFFF) << 64)
+    value |= (0b10 << 62) | (rand & ((1 << 62) - 1))
+    return str(uuid.UUID(int=value))
 
 
 def _passthrough_down(uow: UnitOfWork, caller: Caller, cause: str, clock: Clock) -> NoReturn:

@@ -280,23 +280,18 @@ _SQLITE_CUSTOMER = """
 SELECT id, name, national_id FROM customers
 WHERE company_id = ? AND id_type = 'RUT' AND national_id IN (?, ?)
 """
+# The open amount is worked out in Python: filtering on it in SQL would evaluate the
+# paid-sum subquery twice per debt.
 _SQLITE_DEBTS = f"""
-SELECT external_id, due_date, currency, open FROM (
-    SELECT d.id, d.external_id, d.due_date, d.currency,
-           d.amount_minor - COALESCE((
-               SELECT sum(a.amount_minor) FROM allocations a
-               JOIN payments p ON p.id = a.payment_id
-               WHERE a.debt_id = d.id AND p.status = '{_APPLIED}'), 0) AS open
-    FROM debts d
-    WHERE d.customer_id = ? AND d.status IN ({", ".join("?" * len(_PAYABLE))})
-) WHERE open > 0
-ORDER BY due_date, id
+SELECT d.external_id, d.due_date, d.currency, d.amount_minor, COALESCE((
+           SELECT sum(a.amount_minor) FROM allocations a
+           JOIN payments p ON p.id = a.payment_id
+           WHERE a.debt_id = d.id AND p.status = '{_APPLIED}'), 0)
+FROM debts d
+WHERE d.customer_id = ? AND d.status IN ({", ".join("?" * len(_PAYABLE))})
+ORDER BY d.due_date, d.id
 """
-
-
-_SQLITE_INSERT_QUOTE = (
-    f"INSERT INTO quotes ({_QUOTE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
+_SQLITE_INSERT_QUOTE = f"INSERT INTO quotes ({_QUOTE_COLUMNS}) VALUES ({', '.join('?' * 10)})"
 # How long a quote batch keeps retrying while another process holds the write lock.
 SQLITE_LOCK_WAIT_S = 60.0
 
@@ -384,12 +379,12 @@ class SqliteChannelStore(ChannelStore):
         head, _ = picked
         debts: list[OpenDebt] = []
         wanted = None if only is None else set(only)
-        for external_id, due, currency, open_minor in conn.execute(
+        for external_id, due, currency, amount, paid in conn.execute(
             _SQLITE_DEBTS, (head[0], *_PAYABLE)
         ):
-            if wanted is not None and external_id not in wanted:
+            if amount <= paid or (wanted is not None and external_id not in wanted):
                 continue
-            debts.append(OpenDebt(external_id, date.fromisoformat(due), currency, int(open_minor)))
+            debts.append(OpenDebt(external_id, date.fromisoformat(due), currency, amount - paid))
             if len(debts) == limit:
                 break
         return CustomerDebts(head[0], head[1], head[2], debts)
