@@ -80,6 +80,8 @@ _QUOTE_COLUMNS = (
 class ChannelStore(ABC):
     """Finds a customer by compact RUT and their oldest-due debts; records quotes."""
 
+    gather_s = 0.0
+
     def __init__(self) -> None:
         self._pending: list[tuple[NewQuote, asyncio.Future[None]]] = []
         self._flushing = False
@@ -96,6 +98,10 @@ class ChannelStore(ABC):
     async def _flush(self) -> None:
         try:
             await asyncio.sleep(0)  # let the requests already running queue their rows
+            if len(self._pending) > 1 and self.gather_s:
+                # Several at once means load: a moment more gathers a bigger batch, and
+                # each batch costs the database a commit (a WAL flush on PostgreSQL).
+                await asyncio.sleep(self.gather_s)
             while self._pending:
                 batch, self._pending = self._pending, []
                 try:
@@ -200,6 +206,8 @@ async def _keep_session(_connection: Any) -> None:
 class PostgresChannelStore(ChannelStore):
     """asyncpg, one pool per process and event loop (created on first use)."""
 
+    gather_s = 0.001
+
     def __init__(self, dsn: str, *, max_size: int = 10) -> None:
         super().__init__()
         self.dsn = dsn
@@ -224,6 +232,11 @@ class PostgresChannelStore(ChannelStore):
                     max_size=self.max_size,
                     command_timeout=30,
                     reset=_keep_session,
+                    # The lookup is a prepared statement whose custom plans cost more than
+                    # the generic one (sub-plans per debt), so PostgreSQL's default "auto"
+                    # mode re-plans it on every call: 0.46 ms of planning for a 0.1 ms
+                    # query. Its generic plan is index lookups whatever the arguments.
+                    server_settings={"plan_cache_mode": "force_generic_plan"},
                 )
         return self._pool
 
@@ -344,7 +357,7 @@ class SqliteChannelStore(ChannelStore):
         ]
         loop = asyncio.get_running_loop()
         deadline = loop.time() + SQLITE_LOCK_WAIT_S
-        pause = 0.001
+        pause = 0.0002
         while True:
             try:
                 conn.execute("BEGIN IMMEDIATE")
@@ -353,7 +366,7 @@ class SqliteChannelStore(ChannelStore):
                 if "locked" not in str(error) or loop.time() > deadline:
                     raise
             await asyncio.sleep(pause)
-            pause = min(pause * 2, 0.05)
+            pause = min(pause * 1.5, 0.002)  # the other writer holds it for about 1 ms
         try:
             conn.executemany(_SQLITE_INSERT_QUOTE, rows)
             conn.execute("COMMIT")
