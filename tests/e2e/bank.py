@@ -15,7 +15,8 @@ from recaudo.adapters.db.tables import ChannelAgreement, Customer
 from recaudo.services.agreements import AgreementSettings, create_agreement, update_agreement
 from tests.e2e.conftest import ROOT_ACTOR, Api
 
-UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+# Quote transaction ids are time-ordered UUIDs, version 7 (RFC 9562).
+UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 SHAPES = ["bank", "bank/", "canonical", "canonical/"]
 JUANA_RUT = "10379613-K"
 PEDRO_RUT = "7654321-6"
@@ -28,7 +29,7 @@ class _Uuid:
         return isinstance(other, str) and bool(UUID.match(other))
 
     def __repr__(self) -> str:
-        return "<uuid4>"
+        return "<uuid7>"
 
 
 ANY_UUID: Any = _Uuid()

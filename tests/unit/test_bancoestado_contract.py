@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+import uuid
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -23,6 +24,7 @@ from recaudo.services.collections_online import (
     NothingOwed,
     OfferedDebt,
     Quoted,
+    _time_ordered_id,
     rut_candidates,
 )
 
@@ -132,3 +134,14 @@ def test_rut_candidates() -> None:
     for bad in ("10379613-1", "1037961-3", "abc", "", "103796131"):
         with pytest.raises(InvalidNationalId):
             rut_candidates(bad)
+
+
+def test_quote_ids_are_uuid7_ordered_by_time() -> None:
+    moment = datetime(2026, 3, 2, 13, 0, tzinfo=UTC)
+    first = _time_ordered_id(moment)
+    later = _time_ordered_id(moment + timedelta(milliseconds=1))
+    parsed = uuid.UUID(first)
+    assert (parsed.version, parsed.variant) == (7, uuid.RFC_4122)
+    assert parsed.int >> 80 == int(moment.timestamp() * 1000)
+    assert first < later and len(first) == 36
+    assert len({_time_ordered_id(moment) for _ in range(1000)}) == 1000

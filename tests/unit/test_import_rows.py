@@ -11,8 +11,10 @@ from stdnum.cl import rut
 
 from recaudo.domain import ids
 from recaudo.domain.errors import InvalidNationalId
+from recaudo.domain.ids import fast_rut_check_digit as rut_check_digit
+from recaudo.domain.ids import quick_rut
 from recaudo.formats.tabular import build_layout
-from recaudo.services.import_rows import DEBT_COLUMNS, DebtRowParser, quick_rut, rut_check_digit
+from recaudo.services.import_rows import DEBT_COLUMNS, DebtRowParser
 
 HEADER = ["RUT", "Nombre", "ID Deuda", "Vencimiento", "Monto", "Concepto", "Emisión", "Email"]
 GOOD = ["12.345.678-5", "  Ana   Pérez ", "F-1", "2026-03-01", "15990", "Plan", "", ""]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import gc
 import getpass
 import json
 import logging
@@ -646,9 +647,11 @@ def serve(
         setup_logging(settings.log_level)
         err.print(f"Recaudo API on http://{host}:{port}/api/docs (Ctrl+C stops it)")
         if workers == 1:
+            app = create_app(container)
+            freeze_heap()
             with running_jobs(container):
                 uvicorn.run(
-                    create_app(container),
+                    app,
                     host=host,
                     port=port,
                     log_config=None,
@@ -693,7 +696,22 @@ def worker_app() -> FastAPI:
 
     settings = Settings()
     setup_logging(settings.log_level)
-    return create_app(bootstrap.build(settings))
+    app = create_app(bootstrap.build(settings))
+    freeze_heap()
+    return app
+
+
+def freeze_heap() -> None:
+    """Move everything built at start-up out of the garbage collector's sight.
+
+    The app, its routes, models and the SQLAlchemy metadata are hundreds of thousands
+    of objects that live as long as the process; without this every full collection
+    walks them all, a pause of several milliseconds in the middle of some request
+    (the bank channel's p99 target is 30 ms). `gc.freeze` is the standard library's
+    tool for exactly this: long-lived servers after start-up.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 # --- webhooks ----------------------------------------------------------------------------

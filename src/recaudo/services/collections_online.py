@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -175,11 +176,14 @@ def rut_candidates(raw: str) -> tuple[str, ...]:
     if not text or len(text) > 30:
         raise InvalidNationalId("RUT must have 1 to 30 characters")
     found: list[str] = []
-    try:
-        found.append(ids.normalize(ids.IdType.RUT, text).value)
-    except InvalidNationalId:
-        if "-" in text:
-            raise
+    if (quick := ids.quick_rut(text)) is not None:
+        found.append(quick)
+    else:
+        try:
+            found.append(ids.normalize(ids.IdType.RUT, text).value)
+        except InvalidNationalId:
+            if "-" in text:
+                raise
     body = text.replace(".", "")
     if _RUT_BODY.match(body) and body.lstrip("0"):
         digits = body.lstrip("0")
@@ -279,34 +283,55 @@ class OnlineChannel:
         self.store = channel_store(engine)
         self._agreements: dict[tuple[str, str | None, str | None], tuple[float, AgreementLookup]]
         self._agreements = {}
+        self._loading: dict[tuple[str, str | None, str | None], asyncio.Future[AgreementLookup]]
+        self._loading = {}
         self._generation = channel_cache.generation()
 
-    def cached_agreement(
+    async def agreement(
         self, company_slug: str, channel: str | None, secret: str | None
-    ) -> AgreementLookup | None:
-        """The agreement looked up less than `agreement_ttl_s` ago, if any."""
+    ) -> AgreementLookup:
+        """The agreement a request speaks for, from the cache or the database.
+
+        Entries live `agreement_ttl_s` seconds. When one expires under load, only one
+        request per key goes to the database (in a thread); the others wait for its
+        answer instead of all asking at once.
+        """
         if self._generation != channel_cache.generation():
             self._agreements.clear()
             self._generation = channel_cache.generation()
         key = (company_slug, channel, None if channel else secret_prefix(secret or ""))
         hit = self._agreements.get(key)
-        if hit is None or hit[0] < monotonic():
-            return None
-        return hit[1]
+        if hit is not None and hit[0] >= monotonic():
+            return hit[1]
+        pending = self._loading.get(key)
+        if pending is None:
+            pending = asyncio.ensure_future(
+                self._load_agreement(key, company_slug, channel, secret)
+            )
+            self._loading[key] = pending
+            pending.add_done_callback(lambda _: self._loading.pop(key, None))
+        return await asyncio.shield(pending)
 
-    def load_agreement(
-        self, company_slug: str, channel: str | None, secret: str | None
+    async def _load_agreement(
+        self,
+        key: tuple[str, str | None, str | None],
+        company_slug: str,
+        channel: str | None,
+        secret: str | None,
     ) -> AgreementLookup:
-        """Look the agreement up in the database (blocking) and cache the answer."""
         generation = channel_cache.generation()
-        with UnitOfWork(self.engine, write=False) as uow:
-            lookup = find_agreement(uow, company_slug, channel, secret)
+        lookup = await asyncio.to_thread(self._find_agreement, company_slug, channel, secret)
         if generation == channel_cache.generation():  # no change committed meanwhile
-            key = (company_slug, channel, None if channel else secret_prefix(secret or ""))
             if len(self._agreements) > 10_000:  # URLs are attacker-chosen: stay bounded
                 self._agreements.clear()
             self._agreements[key] = (monotonic() + self.agreement_ttl_s, lookup)
         return lookup
+
+    def _find_agreement(
+        self, company_slug: str, channel: str | None, secret: str | None
+    ) -> AgreementLookup:
+        with UnitOfWork(self.engine, write=False) as uow:
+            return find_agreement(uow, company_slug, channel, secret)
 
     async def quote(self, caller: Caller, raw_rut: str) -> Quoted:
         """Offer the customer's oldest-due open debts (at most five) and record the quote.
@@ -336,7 +361,7 @@ class OnlineChannel:
         total_minor = sum(d.open_minor for d in debts)
         due = min(d.due_date for d in debts)
         now = clock()
-        transaction_id = str(uuid.uuid4())
+        transaction_id = _time_ordered_id(now)
         await self.store.add_quote(
             NewQuote(
                 company_id=caller.company_id,
@@ -365,6 +390,20 @@ class OnlineChannel:
 
     async def close(self) -> None:
         await self.store.close()
+
+
+def _time_ordered_id(now: datetime) -> str:
+    """A UUID version 7 (RFC 9562): 48 bits of Unix milliseconds, then 74 random bits.
+
+    Quote rows are keyed by it; ids that grow with time land at the end of the unique
+    index instead of at a random page, which makes each insert several times cheaper
+    (the standard library has `uuid.uuid7` only from Python 3.14).
+    """
+    millis = int(now.timestamp() * 1000) & ((1 << 48) - 1)
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (millis << 80) | (0x7 << 76) | (((rand >> 62) & 0xFFF) << 64)
+    value |= (0b10 << 62) | (rand & ((1 << 62) - 1))
+    return str(uuid.UUID(int=value))
 
 
 def _passthrough_down(uow: UnitOfWork, caller: Caller, cause: str, clock: Clock) -> NoReturn:

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from functools import lru_cache
-from operator import mul
 
 from recaudo.domain import ids, money
 from recaudo.domain.errors import InvalidAmount, InvalidNationalId
@@ -72,8 +71,6 @@ PHONE_MAX = 40
 AMOUNT_DIGITS_MAX = 24  # longer is out of range anyway; int() of huge text is slow
 NATIONAL_ID_CACHE = 65_536  # distinct raw ids remembered: ~20 MB at most
 DATE_FORMATS = "YYYY-MM-DD, DD-MM-YYYY or DD/MM/YYYY"
-_RUT_SEPARATORS = str.maketrans("", "", " -.")
-_RUT_WEIGHTS = (9, 8, 7, 6, 5, 4, 9, 8, 7)  # applied from the last digit of the body
 
 # The staging row, in the staging table's column order (see import_sql.STAGE_COLUMNS):
 # row_number, external_id, id_type, national_id, name, email, phone, amount_minor,
@@ -328,33 +325,11 @@ def _iso_date(value: str) -> str | None:
     return iso
 
 
-def quick_rut(raw: str) -> str | None:
-    """The compact form of a plainly typed valid RUT (`12.345.678-5`), else `None`.
-
-    stdnum's validation costs about 5 µs, mostly in cleaning Unicode look-alikes; a
-    daily file has hundreds of thousands of distinct customers. This takes only ASCII
-    text and gives exactly what `ids.normalize` gives for it (a property test checks);
-    anything else goes to the domain, which also words the error.
-    """
-    if not raw.isascii():
-        return None
-    text = raw.translate(_RUT_SEPARATORS).upper()
-    body = text[:-1]
-    if len(text) not in (8, 9) or not body.isdigit() or text[-1] != rut_check_digit(body):
-        return None
-    return text
-
-
-def rut_check_digit(body: str) -> str:
-    """stdnum's modulo-11 check digit, with the loop in C (three times faster)."""
-    return "0123456789K"[sum(map(mul, map(int, reversed(body)), _RUT_WEIGHTS)) % 11]
-
-
 def _national_resolver(country: str) -> Callable[[str, str], tuple[str, str] | _BadId]:
     chilean = country == "CL"
 
     def resolve(raw: str, declared: str) -> tuple[str, str] | _BadId:
-        if chilean and not declared.strip() and (value := quick_rut(raw)) is not None:
+        if chilean and not declared.strip() and (value := ids.quick_rut(raw)) is not None:
             return ids.IdType.RUT.value, value
         # The declared type is checked on its own so the right column gets the blame.
         if declared.strip():

@@ -13,12 +13,13 @@ handling: every answer, including a failure, is the bank's JSON.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import parse_qsl
 
+import orjson
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -46,19 +47,60 @@ _HEADERS = {"Cache-Control": "no-store"}
 
 
 def _json(body: dict[str, Any], status: int) -> Response:
-    content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
-    return Response(content, status, headers=_HEADERS, media_type="application/json")
+    return Response(orjson.dumps(body), status, headers=_HEADERS, media_type="application/json")
 
 
-def _secret(request: Request, allow_query_token: bool) -> str | None:
-    authorization = request.headers.get("authorization", "")
+class Incoming:
+    """What the channel reads of a request, straight from the ASGI scope.
+
+    Starlette's `Request` builds header and query-string objects the hot path does not
+    need; reading the two or three values used here directly costs a fraction of that.
+    The results are the same: header names are lowercase in ASGI, the first header of a
+    name wins, and the query string is decoded as Starlette decodes it (the last value
+    of a repeated parameter wins).
+    """
+
+    __slots__ = ("_params", "scope")
+
+    def __init__(self, scope: Scope) -> None:
+        self.scope = scope
+        self._params: dict[str, str] | None = None
+
+    def header(self, name: bytes) -> str:
+        for key, value in self.scope["headers"]:
+            if key == name:
+                return str(value.decode("latin-1"))
+        return ""
+
+    @property
+    def params(self) -> dict[str, str]:
+        if self._params is None:
+            text = self.scope.get("query_string", b"").decode("latin-1")
+            if "%" in text or "+" in text:
+                self._params = dict(parse_qsl(text, keep_blank_values=True))
+            else:  # nothing to unquote
+                self._params = {
+                    key: value
+                    for key, _, value in (part.partition("=") for part in text.split("&"))
+                    if key
+                }
+        return self._params
+
+    @property
+    def client_host(self) -> str | None:
+        client = self.scope.get("client")
+        return str(client[0]) if client else None
+
+
+def _secret(request: Incoming, allow_query_token: bool) -> str | None:
+    authorization = request.header(b"authorization")
     scheme, _, value = authorization.partition(" ")
     if scheme.lower() == "bearer" and value.strip():
         return value.strip()
-    if key := request.headers.get("x-api-key", "").strip():
+    if key := request.header(b"x-api-key").strip():
         return key
     if allow_query_token:
-        return request.query_params.get("token") or None
+        return request.params.get("token") or None
     return None
 
 
@@ -69,19 +111,15 @@ class BancoEstadoChannel:
         self.container = container
 
     async def _lookup(
-        self, slug: str, channel: str | None, request: Request
+        self, slug: str, channel: str | None, request: Incoming
     ) -> online.AgreementLookup:
         # Only the canonical URLs need the secret to find the agreement (its prefix).
         secret = _secret(request, allow_query_token=True) if channel is None else None
-        directory = self.container.online
-        lookup = directory.cached_agreement(slug, channel, secret)
-        if lookup is None:
-            lookup = await run_in_threadpool(directory.load_agreement, slug, channel, secret)
-        return lookup
+        return await self.container.online.agreement(slug, channel, secret)
 
-    def _caller(self, lookup: online.AgreementLookup, request: Request) -> online.Caller:
-        client = request.client.host if request.client else None
-        return online.authenticate(lookup, _secret(request, lookup.allow_query_token), client)
+    def _caller(self, lookup: online.AgreementLookup, request: Incoming) -> online.Caller:
+        secret = _secret(request, lookup.allow_query_token)
+        return online.authenticate(lookup, secret, request.client_host)
 
     def _incident(self, caller: online.Caller | None, error: BaseException) -> None:
         if caller is None:
@@ -98,7 +136,7 @@ class BancoEstadoChannel:
         except Exception:
             logger.exception("could not record an incident")
 
-    async def query(self, request: Request, slug: str, channel: str | None) -> Response:
+    async def query(self, request: Incoming, slug: str, channel: str | None) -> Response:
         """The debt query, on the event loop (see `OnlineChannel.quote`)."""
         http_200 = True
         caller: online.Caller | None = None
@@ -106,7 +144,7 @@ class BancoEstadoChannel:
             lookup = await self._lookup(slug, channel, request)
             http_200 = lookup.errors_as_http_200
             caller = self._caller(lookup, request)
-            raw_rut = contract.parse_query(request.query_params)
+            raw_rut = contract.parse_query(request.params)
             quoted = await self.container.online.quote(caller, raw_rut)
             return _json(contract.quote_answer(quoted), 200)
         except contract.BadRequest:
@@ -121,7 +159,7 @@ class BancoEstadoChannel:
         return _json(contract.query_error(code), status)
 
     async def notify(
-        self, request: Request, body: bytes | None, slug: str, channel: str | None
+        self, request: Incoming, body: bytes | None, slug: str, channel: str | None
     ) -> Response:
         http_200 = True
         caller: online.Caller | None = None
@@ -193,9 +231,8 @@ class ChannelRoutes:
                 if method not in ("GET", "HEAD"):
                     await _json({}, 405)(scope, receive, send)
                     return True
-                request = Request(scope, receive)
                 response = await self.channel.query(
-                    request, match["company"], match.groupdict().get("channel")
+                    Incoming(scope), match["company"], match.groupdict().get("channel")
                 )
                 await response(scope, receive, send)
                 return True
@@ -204,10 +241,9 @@ class ChannelRoutes:
                 if method != "POST":
                     await _json({}, 405)(scope, receive, send)
                     return True
-                request = Request(scope, receive)
-                body = await _read_body(request, contract.MAX_BODY_BYTES)
+                body = await _read_body(Request(scope, receive), contract.MAX_BODY_BYTES)
                 response = await self.channel.notify(
-                    request,
+                    Incoming(scope),
                     body,
                     match["company"],
                     match.groupdict().get("channel"),
