@@ -13,7 +13,7 @@ from datetime import date, time
 from typing import IO, Any
 
 BE_FILLER_HEADER = " " * 88
-BE_FILLER_DETAIL = " " * 22
+BE_FILLER_DETAIL = " " * 2
 
 
 def write_bancoestado(records: Iterable[tuple[str, Mapping[str, Any]]], out: IO[bytes]) -> int:
@@ -30,7 +30,7 @@ def write_bancoestado(records: Iterable[tuple[str, Mapping[str, Any]]], out: IO[
                 f"{v['debt_amount']:013d}{v['debts_in_payment']:02d}{v['payment_amount']:013d}"
                 f"{pd.year:04d}{pd.month:02d}{pd.day:02d}"
                 f"{pt.hour:02d}{pt.minute:02d}{pt.second:02d}{v['channel']:<20}"
-                f"{v['transaction_id']:<20}{v['convenio']:<10}"
+                f"{v['transaction_id']:<40}{v['convenio']:<10}"
                 f"{ad.year:04d}{ad.month:02d}{ad.day:02d}"
                 f"{v['sequence']:07d}{BE_FILLER_DETAIL}\r\n"
             )
@@ -70,12 +70,12 @@ def read_bancoestado(stream: IO[bytes]) -> Iterator[tuple[str, dict[str, Any]]]:
                     "paid_date": date(int(line[99:103]), int(line[103:105]), int(line[105:107])),
                     "paid_time": time(int(line[107:109]), int(line[109:111]), int(line[111:113])),
                     "channel": line[113:133].rstrip(),
-                    "transaction_id": line[133:153].rstrip(),
-                    "convenio": line[153:163].rstrip(),
+                    "transaction_id": line[133:173].rstrip(),
+                    "convenio": line[173:183].rstrip(),
                     "accounting_date": date(
-                        int(line[163:167]), int(line[167:169]), int(line[169:171])
+                        int(line[183:187]), int(line[187:189]), int(line[189:191])
                     ),
-                    "sequence": int(line[171:178]),
+                    "sequence": int(line[191:198]),
                 },
             )
         elif kind == "1":

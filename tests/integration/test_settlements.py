@@ -270,6 +270,45 @@ def test_xlsx_has_the_detail_records_and_is_reproducible(
     assert (again.created, again.file.id, stored(tmp_path, again)) == (False, run.file.id, data)
 
 
+def test_a_quote_uuid_transaction_id_is_written_whole(
+    uow: UnitOfWork, company: Company, admin: Actor, clock: FrozenClock, tmp_path: Path
+) -> None:
+    """Recaudo's own quotes hand out 36-character UUIDs; BancoEstado allows up to 40."""
+    acme = setup_agreements(uow, company, admin, clock)
+    juana = add_customer(uow, company, "12.345.678-5", "Juana Pérez Soto", clock)
+    add_debt(uow, company, juana, "1001", "15000", date(2026, 1, 10), clock)
+    add_debt(uow, company, juana, "1002", "12500", date(2026, 2, 10), clock)
+    with uow:
+        caller = online.find_agreement(uow, "acme", "caja-vecina", None).caller
+    assert caller is not None
+    quote = ask_debts(uow, caller, "12345678-5", clock)
+    uuid_id = quote.transaction_id
+    assert len(uuid_id) == 36 and uuid_id[14] == "7"  # UUIDv7, as the channel hands it out
+    note = online.Notification(
+        uuid_id, "12345678-5", local(2026, 3, 2, 10, 15, 30), format(quote.total, "f"), ()
+    )
+    online.notify_payment(uow, caller, note, clock=clock)
+    # The longest `transaccion` the bank may send: 40 characters.
+    add_debt(uow, company, juana, "1003", "8000", date(2026, 3, 10), clock)
+    longest = "BE" + "9" * 38
+    pay(uow, clock, "caja-vecina", "12345678-5", local(2026, 3, 2, 11, 0), longest)
+    clock.now = datetime(2026, 3, 2, 22, 30, 5, tzinfo=UTC)
+
+    run = generate(uow, acme.caja_vecina, DAY, tmp_path, clock)
+    data = stored(tmp_path, run)
+    assert detail_values("bancoestado-rendicion", data, "transaction_id") == [
+        uuid_id,
+        uuid_id,
+        longest,
+    ]
+    lines = data.split(b"\r\n")
+    assert [len(line) for line in lines] == [200, 200, 200, 200, 0]
+    assert lines[1][133:173] == uuid_id.encode().ljust(40)
+    assert lines[3][133:173] == longest.encode()
+    assert lines[1][173:183] == b"4321      "  # convenio right after it
+    assert fixedwidth.load_layout("bancoestado-rendicion").check(io.BytesIO(data)).ok
+
+
 # --------------------------------------------------------------------------- versions
 
 
