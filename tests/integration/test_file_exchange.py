@@ -3,6 +3,7 @@ files it away, a bad file is set aside with its report, the outbox writes exact 
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, time, timedelta
@@ -10,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from stdnum.cl import rut
 
 from recaudo.adapters.db.tables import (
@@ -27,7 +28,9 @@ from recaudo.adapters.db.uow import UnitOfWork
 from recaudo.config import Settings
 from recaudo.domain.errors import Conflict, NotFound, ValidationFailed
 from recaudo.domain.payments import PaymentMethod
-from recaudo.services import deliveries, storage
+from recaudo.formats import fixedwidth
+from recaudo.services import agreements, deliveries, storage
+from recaudo.services import collections_online as online
 from recaudo.services import file_exchange as fx
 from recaudo.services.context import Actor, Role
 from recaudo.services.deliveries import TargetSpec
@@ -850,6 +853,88 @@ def test_the_outbox_writes_a_company_fixed_width_layout(
         b"D0111111111D-3   0000012000applied 00002\n"
         b"D0111111111      0000000500applied 00002\n"
     )
+
+
+def test_the_outbox_writes_the_bancoestado_rendicion_layout(
+    uow: UnitOfWork,
+    company: Company,
+    admin: Actor,
+    clock: FrozenClock,
+    settings: Settings,
+    inbox_dir: Path,
+    tmp_path: Path,
+) -> None:
+    """The settlement layout as an outbox format: the agreement's convenio for channel
+    payments, zeros where Recaudo has none (office payment, unknown payer, credit)."""
+    with uow:
+        uow.session.execute(
+            update(Company).where(Company.id == company.id).values(tax_id="76.086.428-5")
+        )
+        uow.commit()
+    inbox = make_inbox(uow, company, inbox_dir, admin, clock)
+    drop(inbox_dir, "deudas.csv", GOOD, clock)
+    poll(uow, inbox, settings, admin, clock)
+    agreements.create_agreement(uow, company.slug, "caja-vecina", "4321", actor=admin, clock=clock)
+    add_target(uow, company, "out-dir", "local", {"directory": str(tmp_path)}, clock)
+    spec = ExchangeSpec("pagos", Direction.OUTBOX, "out-dir", file_format="bancoestado-rendicion")
+    outbox = fx.create_exchange(uow, company.id, spec, actor=admin, clock=clock)
+
+    who = customer_ids(uow, company)
+    pay(uow, company, who["D-1"], "19990", "caja-1", admin, clock, ("D-1", "D-2"))
+    with uow:
+        caller = online.find_agreement(uow, company.slug, "caja-vecina", None).caller
+    assert caller is not None
+    uuid_tx = "019caea2-5480-7a04-bea0-1436fd1d6bce"
+    paid = datetime(2026, 3, 2, 9, 55, 10)  # Santiago, before the 14:00 cut-off
+    online.notify_payment(
+        uow, caller, online.Notification(uuid_tx, BETO, paid, "12500", ("D-3",)), clock=clock
+    )
+    online.notify_payment(
+        uow, caller, online.Notification("BE-77", "15.222.333-1", paid, "7000"), clock=clock
+    )
+    clock.now = datetime(2026, 3, 3, 3, 0, tzinfo=UTC)
+
+    [view] = fx.run_exchange(
+        uow, company.id, outbox.id, settings=settings, actor=admin, clock=clock
+    ).files
+
+    assert view.file_name == "pagos_acme_20260302.txt"
+    data = storage.read_bytes(
+        settings.data_dir, f"files/exchanges/{company.id}/{outbox.id}/{view.file_name}"
+    )
+    layout = fixedwidth.load_layout("bancoestado-rendicion")
+    report = layout.check(io.BytesIO(data))
+    assert report.ok and report.error_count == 0
+    assert report.counts == {"header": 1, "detail": 5}
+    lines = data.decode("latin-1").split("\r\n")
+    assert lines[-1] == "" and {len(line) for line in lines[:-1]} == {200}
+    # Header: the company's RUT, its one agreement's convenio, the day, 5 lines, 3 payments.
+    assert lines[0][:112] == (
+        "1076086428" "5" f"{'Acme Telecomunicaciones SpA':<40}" f"{'4321':<10}"
+        "20260302" "20260302" "000000" "0000005" "0000003" f"{19990 + 12500 + 7000:015d}"
+    )  # fmt: skip
+    ana_paid_at = lines[1][99:113]
+    assert [line[:198] for line in lines[1:-1]] == [
+        # Ana at the office: no agreement, so convenio 0; her payment's key is the id.
+        "2012345678" "5" f"{'Ana Pérez':<40}" f"{'D-1':<20}" "0000000015990" "02"
+        "0000000019990" f"{ana_paid_at}{'office':<20}" f"{'caja-1':<40}" f"{'0':<10}"
+        "20260302" "0000001",
+        "2012345678" "5" f"{'Ana Pérez':<40}" f"{'D-2':<20}" "0000000004000" "02"
+        "0000000019990" f"{ana_paid_at}{'office':<20}" f"{'caja-1':<40}" f"{'0':<10}"
+        "20260302" "0000002",
+        # Beto through the agreement: its convenio, the bank's UUID whole, his 500 credit
+        # under debt 0.
+        "2011111111" "1" f"{'Beto Soto':<40}" f"{'D-3':<20}" "0000000012000" "02"
+        "0000000012500" "20260302095510" f"{'bancoestado':<20}" f"{uuid_tx:<40}"
+        f"{'4321':<10}" "20260302" "0000003",
+        "2011111111" "1" f"{'Beto Soto':<40}" f"{'0':<20}" "0000000000500" "02"
+        "0000000012500" "20260302095510" f"{'bancoestado':<20}" f"{uuid_tx:<40}"
+        f"{'4321':<10}" "20260302" "0000004",
+        # Nobody Recaudo knows: RUT 0-0, no name, the money under debt 0.
+        "2000000000" "0" f"{'':<40}" f"{'0':<20}" "0000000007000" "01"
+        "0000000007000" "20260302095510" f"{'bancoestado':<20}" f"{'BE-77':<40}"
+        f"{'4321':<10}" "20260302" "0000005",
+    ]  # fmt: skip
 
 
 @pytest.mark.postgres_only

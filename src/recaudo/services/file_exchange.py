@@ -49,6 +49,7 @@ from sqlalchemy.exc import IntegrityError
 from recaudo.adapters import transfer
 from recaudo.adapters.db.tables import (
     Allocation,
+    ChannelAgreement,
     Company,
     Customer,
     Debt,
@@ -953,6 +954,7 @@ class PaymentRow:
     debts_in_payment: int = 0
     paid_at: datetime | None = None  # company local time
     transaction_id: str = ""
+    convenio: str = ""  # the agreement's, for a payment through a bank channel agreement
 
 
 def write_outbox(
@@ -1051,7 +1053,9 @@ def _write_day(
         company = uow.session.get(Company, exchange.company_id)
         assert company is not None
         rows = payment_rows(uow, company, *_window(company, exchange, day))
-        data = encode_payments(rows, exchange.file_format, company, day)
+        data = encode_payments(
+            rows, exchange.file_format, company, day, convenio=_company_convenio(uow, company)
+        )
         name = outbox_file_name(company.slug, exchange.file_format, day)
         relative = f"files/exchanges/{company.id}/{exchange.id}/{name}"
         digest = storage.store_bytes(settings.data_dir, relative, data)
@@ -1105,8 +1109,15 @@ def payment_rows(
         (Payment.reversed_at >= start) & (Payment.reversed_at < end),
     )
     payments = uow.session.execute(
-        select(Payment, Customer.id_type, Customer.national_id, Customer.name)
+        select(
+            Payment,
+            Customer.id_type,
+            Customer.national_id,
+            Customer.name,
+            ChannelAgreement.convenio,
+        )
         .outerjoin(Customer, Customer.id == Payment.customer_id)
+        .outerjoin(ChannelAgreement, ChannelAgreement.id == Payment.agreement_id)
         .where(Payment.company_id == company.id, in_window)
         .order_by(Payment.id)
     ).all()
@@ -1123,8 +1134,12 @@ def payment_rows(
     ):
         allocations.setdefault(payment_id, []).append((amount, external_id, due))
     rows: list[PaymentRow] = []
-    for p, id_type, national_id, customer_name in payments:
+    for p, id_type, national_id, customer_name, convenio in payments:
         applied = allocations.get(p.id, [])
+        rest = p.amount_minor - sum(a for a, _, _ in applied)
+        parts: list[tuple[int, str, date | None]] = [*applied]
+        if rest > 0:
+            parts.append((rest, "", None))
         base = PaymentRow(
             customer_id="" if national_id is None else _customer_id(id_type, national_id),
             debt_id="",
@@ -1137,14 +1152,13 @@ def payment_rows(
             payment_id=p.id,
             customer_name=customer_name or "",
             payment_minor=p.amount_minor,
-            debts_in_payment=len(applied),
+            # Lines of this payment, as the settlement files count *Cuota* (the unapplied
+            # rest is a line of its own).
+            debts_in_payment=len(parts),
             paid_at=p.paid_at.astimezone(tz).replace(tzinfo=None),
             transaction_id=p.external_id,
+            convenio=convenio or "",
         )
-        rest = p.amount_minor - sum(a for a, _, _ in applied)
-        parts: list[tuple[int, str, date | None]] = [*applied]
-        if rest > 0:
-            parts.append((rest, "", None))
         for minor, debt_id, due_date in parts:
             decimal = money.from_minor(minor, p.currency)
             rows.append(
@@ -1168,16 +1182,17 @@ def outbox_file_name(slug: str, file_format: str, day: date) -> str:
 
 
 def encode_payments(
-    rows: Sequence[PaymentRow], file_format: str, company: Company, day: date
+    rows: Sequence[PaymentRow], file_format: str, company: Company, day: date, convenio: str = ""
 ) -> bytes:
     """The file's bytes: CSV/XLSX with `OUTBOX_HEADERS`, or a fixed-width layout whose
     `detail` records take the attributes `customer_id`, `debt_id`, `due_date`, `amount`
-    (minor units), `channel`, `payment_state`, `accounting_date`, `payment_id`, `sequence`."""
+    (minor units), `channel`, `payment_state`, `accounting_date`, `payment_id`, `sequence`
+    (and the settlement writer's names, see `_detail_values`); `convenio` is the header's."""
     if file_format in TABLE_FORMATS:
         out = io.BytesIO()
         write_table(OUTBOX_HEADERS, _table_rows(rows), file_format, out)
         return out.getvalue()
-    return _fixed_width(rows, file_format, company, day)
+    return _fixed_width(rows, file_format, company, day, convenio)
 
 
 def _table_rows(rows: Sequence[PaymentRow]) -> Iterator[list[Cell]]:
@@ -1195,7 +1210,7 @@ def _table_rows(rows: Sequence[PaymentRow]) -> Iterator[list[Cell]]:
 
 
 def _fixed_width(
-    rows: Sequence[PaymentRow], layout_name: str, company: Company, day: date
+    rows: Sequence[PaymentRow], layout_name: str, company: Company, day: date, convenio: str
 ) -> bytes:
     from recaudo.formats import fixedwidth
 
@@ -1204,7 +1219,7 @@ def _fixed_width(
         "company_name": company.legal_name,
         "company_rut": _rut_body(company.tax_id or ""),
         "company_rut_dv": _rut_dv(company.tax_id or ""),
-        "convenio": "",
+        "convenio": convenio,
         "accounting_date": day,
         "generated_date": day,
         "generated_time": time(0, 0),
@@ -1214,9 +1229,14 @@ def _fixed_width(
     }
     # A header when the layout has one, then the details; no control record (settlement
     # layouts make it optional, and a company layout can carry the totals in its header).
-    records = [fixedwidth.Record("header", common)] if "header" in layout.records else []
+    records = (
+        [fixedwidth.Record("header", _none_as_zero(layout, "header", common))]
+        if "header" in layout.records
+        else []
+    )
     records += [
-        fixedwidth.Record("detail", _detail_values(r, n, day)) for n, r in enumerate(rows, 1)
+        fixedwidth.Record("detail", _none_as_zero(layout, "detail", _detail_values(r, n, day)))
+        for n, r in enumerate(rows, 1)
     ]
     try:
         return layout.dumps(records)
@@ -1250,8 +1270,42 @@ def _detail_values(r: PaymentRow, sequence: int, day: date) -> dict[str, object]
         "paid_date": None if r.paid_at is None else r.paid_at.date(),
         "paid_time": None if r.paid_at is None else r.paid_at.time().replace(microsecond=0),
         "transaction_id": r.transaction_id,
-        "convenio": "",
+        "convenio": r.convenio,
     }
+
+
+# Facts Recaudo may not have for a line: the payer's RUT (a payer nobody knows, or a
+# customer with another kind of id), the debt (money no debt took: credit, an exception),
+# the agreement (an office payment), the company's RUT. Where the layout REQUIRES such a
+# field it gets a zero, which is how a zero-filled bank field says "none" (the settlement
+# files do the same); a field the layout lets be empty stays blank.
+NONE_AS_ZERO = frozenset(
+    {"rut", "rut_dv", "customer_id", "debt_id", "reference", "convenio"}
+    | {"company_rut", "company_rut_dv"}
+)
+
+
+def _none_as_zero(layout: Any, kind: str, values: dict[str, Any]) -> dict[str, Any]:
+    for f in layout.records[kind].fields:
+        attribute = f.source or f.name
+        if (
+            attribute in NONE_AS_ZERO
+            and values.get(attribute) in ("", None)
+            and not f.null
+            and f.value is None
+            and f.type in ("Num", "Alfa")
+        ):
+            values[attribute] = 0 if f.type == "Num" else "0"
+    return values
+
+
+def _company_convenio(uow: UnitOfWork, company: Company) -> str:
+    """The header's agreement number: the company's one bank channel agreement's; with
+    none or several there is no single one (each detail names its own)."""
+    convenios = uow.session.scalars(
+        select(ChannelAgreement.convenio).where(ChannelAgreement.company_id == company.id).limit(2)
+    ).all()
+    return convenios[0] if len(convenios) == 1 else ""
 
 
 def _rut_body(text: str) -> str:
