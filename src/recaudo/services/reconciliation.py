@@ -298,8 +298,12 @@ class ReadFile:
     accounting_date: date | None  # the header's accounting date, if the layout has one
 
 
-def read_bank_file(layout: fixedwidth.Layout, data: bytes) -> ReadFile:
-    """Every detail line of `data`, or `FileRefused` with every error of the file."""
+def read_bank_file(layout: fixedwidth.Layout, data: bytes, exponent: int | None = None) -> ReadFile:
+    """Every detail line of `data`, or `FileRefused` with every error of the file.
+
+    `exponent`: the company currency's minor-unit exponent. A layout amount with another
+    number of implied decimals (Asobancaria's 2 for CLP, whose exponent is 0) is rescaled
+    to the currency's minor units, as the settlement writer scaled it the other way."""
     report = layout.check(io.BytesIO(data))
     problems = [
         FileProblem(e.line_no, e.record, e.field, e.start, e.end, e.message)
@@ -334,6 +338,8 @@ def read_bank_file(layout: fixedwidth.Layout, data: bytes) -> ReadFile:
             continue
         values = parsed.record.values
         if _first(values, _AMOUNT) is not None:
+            if exponent is not None:
+                values = _to_minor_units(layout, parsed.record.kind, values, exponent, parsed)
             details.append((parsed.line_no, values))
             continue
         if file_date is None:
@@ -343,6 +349,48 @@ def read_bank_file(layout: fixedwidth.Layout, data: bytes) -> ReadFile:
             accounting = values["accounting_date"]  # type: ignore[assignment]
     lines = [_bank_line(n, values, file_date) for n, values in details]
     return ReadFile(lines, file_date, accounting)
+
+
+_MONEY = (*_AMOUNT, "payment_amount")
+
+
+def _to_minor_units(
+    layout: fixedwidth.Layout,
+    kind: str,
+    values: Mapping[str, object],
+    exponent: int,
+    parsed: fixedwidth.ParsedLine,
+) -> Mapping[str, object]:
+    scaled = dict(values)
+    for f in layout.records[kind].fields:
+        places = f.decimals
+        if places == exponent:
+            continue
+        for attribute in (f.source or f.name, *f.aliases):
+            amount = scaled.get(attribute)
+            if attribute not in _MONEY or not isinstance(amount, int):
+                continue
+            if places < exponent:
+                scaled[attribute] = amount * 10 ** (exponent - places)
+                continue
+            factor = 10 ** (places - exponent)
+            if amount % factor:
+                raise FileRefused(
+                    "the file does not conform to its layout",
+                    [
+                        FileProblem(
+                            parsed.line_no,
+                            kind,
+                            f.name,
+                            f.start,
+                            f.start + f.length - 1,
+                            f"{amount} ({places} implied decimals) is not a whole amount "
+                            "of the company's currency",
+                        )
+                    ],
+                )
+            scaled[attribute] = amount // factor
+    return scaled
 
 
 def group_payments(lines: Sequence[BankLine]) -> tuple[list[BankPayment], list[BankPayment]]:
@@ -795,8 +843,11 @@ def reconcile(
     with uow:
         agreement = _agreement(uow, actor, agreement_id)
         layout_name = layout or layout_name_of(agreement)
+        owner = uow.session.get(Company, agreement.company_id)
+        assert owner is not None
+        exponent = money.exponent(owner.currency)
     engine_layout = load_layout(layout_name)
-    read = read_bank_file(engine_layout, data)
+    read = read_bank_file(engine_layout, data, exponent)
     # A file without an accounting date (Asobancaria) is dated by its collection date.
     day = accounting_date or read.accounting_date or read.file_date
     if day is None:
