@@ -163,6 +163,12 @@ def test_roles_isolation_and_errors(api: Api, tmp_path: Path) -> None:
         "validation_failed",
     )
     exchange_id = admin.post("/exchanges", json=body).json()["id"]
+    # An outbox's write time reads back as HH:MM local (default 23:30), like a cut-off.
+    outbox = {**body, "name": "pagos", "direction": "outbox"}
+    created = admin.post("/exchanges", json=outbox)
+    assert (created.status_code, created.json()["write_time"]) == (201, "23:30")
+    changed = admin.patch(f"/exchanges/{created.json()['id']}", json={"write_time": "06:15"})
+    assert changed.json()["write_time"] == "06:15"
 
     assert_problem(
         api.client("acme_auditor").post(f"/exchanges/{exchange_id}/run"),

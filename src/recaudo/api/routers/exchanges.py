@@ -97,7 +97,9 @@ class ExchangeOut(BaseModel):
     file_format: str
     report_recipients: list[str]
     poll_seconds: int
-    write_time: time | None
+    # "HH:MM", as agreements show their cut-off: a bare `time` would be published as
+    # format "time", which JSON Schema defines with a UTC offset this local time has not.
+    write_time: str | None = Field(description="Outbox: HH:MM, the company's local time.")
     enabled: bool
     last_run_at: UtcDatetime | None
     created_at: UtcDatetime
@@ -115,7 +117,7 @@ class ExchangeOut(BaseModel):
             file_format=v.file_format,
             report_recipients=list(v.report_recipients),
             poll_seconds=v.poll_seconds,
-            write_time=v.write_time,
+            write_time=None if v.write_time is None else v.write_time.strftime("%H:%M"),
             enabled=v.enabled,
             last_run_at=v.last_run_at,
             created_at=v.created_at,
