@@ -212,10 +212,22 @@ def test_targets_and_deliveries_over_http(
     disabled = admin.patch(f"/delivery-targets/{tid}", json={"enabled": False})
     assert disabled.json()["enabled"] is False
     assert_problem(operator.post(f"/deliveries/{did}/redeliver"), 409, "conflict")
+    # A local directory is the server's own: only its operator (the CLI) names one.
+    assert_problem(
+        admin.post(
+            "/delivery-targets",
+            json={"name": "carpeta", "kind": "local", "settings": {"directory": "/etc"}},
+        ),
+        422,
+        "validation_failed",
+        "local directory targets name the server's own directories: the server's operator "
+        "sets them with `recaudo delivery target add --kind local`",
+    )
     spare = admin.post(
         "/delivery-targets",
-        json={"name": "carpeta", "kind": "local", "settings": {"directory": "/tmp"}},
-    )
+        json={"name": "correo", "kind": "email", "settings": {"host": "smtp.example.com",
+              "from": "recaudo@example.com", "recipients": ["tesoreria@example.com"]}},
+    )  # fmt: skip
     assert spare.status_code == 201, spare.text
     assert spare.json()["has_secret"] is False
     assert admin.delete(f"/delivery-targets/{spare.json()['id']}").status_code == 204

@@ -148,6 +148,12 @@ def test_roles_isolation_and_errors(api: Api, tmp_path: Path) -> None:
         "role operator may not do this (needs admin)",
     )
     admin = api.client("acme_admin")
+    # The operator's local folder cannot be pointed elsewhere through the API (an inbox
+    # moves every file it finds there); its other settings can change.
+    moved = admin.patch(f"/delivery-targets/{target_id}", json={"settings": {"directory": "/etc"}})
+    assert_problem(moved, 422, "validation_failed")
+    renamed = admin.patch(f"/delivery-targets/{target_id}", json={"name": "entrada"})
+    assert (renamed.status_code, renamed.json()["settings"]) == (200, {"directory": str(directory)})
     assert_problem(
         admin.post("/exchanges", json={**body, "target_id": 999}),
         404,

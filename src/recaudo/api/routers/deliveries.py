@@ -18,7 +18,9 @@ from recaudo.api.auth import ActorDep, ContainerDep, company_id_of
 from recaudo.api.errors import problem_responses
 from recaudo.api.routers.common import PagingDep, paged
 from recaudo.api.schemas import MAX_ID, Page, Strict, UtcDatetime
+from recaudo.domain.errors import ValidationFailed
 from recaudo.services import deliveries
+from recaudo.services.context import Role
 from recaudo.services.deliveries import DeliveryStatus, TargetChanges, TargetSpec
 
 router = APIRouter(tags=["deliveries"], responses=problem_responses(400, 401, 403, 422))
@@ -42,7 +44,10 @@ SECRET_HELP = (
 
 class TargetIn(Strict):
     name: str = Field(min_length=1, max_length=100, examples=["bancoestado-sftp"])
-    kind: str = Field(pattern="^(sftp|email|local)$", description="sftp, email or local.")
+    kind: str = Field(
+        pattern="^(sftp|email|local)$",
+        description="sftp or email (local directories are set with the command line).",
+    )
     agreement_id: int | None = Field(
         default=None,
         ge=1,
@@ -181,6 +186,17 @@ def _secret(value: SecretStr | None) -> str | None:
     return None if value is None else value.get_secret_value()
 
 
+def _refuse_server_directory() -> None:
+    """A local target names a directory of the server itself: Recaudo writes there, and an
+    inbox on it moves every file it finds. Only whoever runs the server may choose one
+    (as with layout files): the API would let any company's admin reach any directory."""
+    raise ValidationFailed(
+        "local directory targets name the server's own directories: the server's operator "
+        "sets them with `recaudo delivery target add --kind local`",
+        field="kind",
+    )
+
+
 @router.post(
     "/delivery-targets",
     summary="Add a delivery target (admin)",
@@ -188,6 +204,9 @@ def _secret(value: SecretStr | None) -> str | None:
     responses=problem_responses(404, 409),
 )
 def create_target(body: TargetIn, actor: ActorDep, container: ContainerDep) -> TargetOut:
+    if body.kind == "local":
+        actor.require(Role.ADMIN)  # an auditor's attempt stays a 403
+        _refuse_server_directory()
     spec = TargetSpec(
         name=body.name,
         kind=body.kind,
@@ -230,6 +249,12 @@ def get_target(target_id: TargetId, actor: ActorDep, container: ContainerDep) ->
 def update_target(
     target_id: TargetId, body: TargetPatch, actor: ActorDep, container: ContainerDep
 ) -> TargetOut:
+    if body.settings and "directory" in body.settings:
+        with container.uow(write=False) as uow:
+            kind = deliveries.get_target(uow, company_id_of(actor), target_id).kind
+        if kind == "local":
+            actor.require(Role.ADMIN)
+            _refuse_server_directory()
     changes = TargetChanges(
         name=body.name,
         settings=body.settings,
