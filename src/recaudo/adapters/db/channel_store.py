@@ -23,9 +23,10 @@ import json
 import logging
 import sqlite3
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from enum import Enum
 from typing import Any
 
 from sqlalchemy import Engine
@@ -69,6 +70,83 @@ class NewQuote:
     due_date: date
     created_at: datetime  # aware
     expires_at: datetime  # aware
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationFacts:
+    """What a payment notification needs to know before it decides how to apply."""
+
+    payment_exists: bool
+    quote_customer_id: int | None
+    quote_debts: list[str]
+    quote_total_minor: int
+    quote_currency: str
+    customer: tuple[int, str, str, str] | None  # id, name, national id, id type
+    company_holidays: list[date]
+
+
+@dataclass(frozen=True, slots=True)
+class DebtState:
+    id: int
+    external_id: str
+    customer_id: int
+    status: str
+    amount_minor: int
+    paid_minor: int
+
+
+@dataclass(frozen=True, slots=True)
+class NewPayment:
+    company_id: int
+    customer_id: int
+    channel: str
+    method: str
+    external_id: str
+    request_fingerprint: str
+    amount_minor: int
+    currency: str
+    paid_at: datetime
+    status: str
+    recorded_by: str
+    created_at: datetime
+    agreement_id: int
+    accounting_date: date
+
+
+@dataclass(frozen=True, slots=True)
+class NewAudit:
+    company_id: int
+    occurred_at: datetime
+    actor: str
+    action: str
+    entity_type: str
+    entity_id: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentWrites:
+    """Everything an applied payment writes besides its own row (which has the id)."""
+
+    allocations: list[tuple[int, int]]  # (debt id, amount)
+    debt_status: list[tuple[int, str]]  # (debt id, new status)
+    debts_updated_at: datetime
+    audit: list[NewAudit]
+    event_type: str
+    event_payload: dict[str, Any]
+    event_created_at: datetime
+
+
+# Given the locked debts' state: None when the payment cannot take the short way, else
+# what to write once the payment row has its id.
+Decide = Callable[[list[DebtState]], Callable[[int], PaymentWrites] | None]
+
+
+class Outcome(Enum):
+    APPLIED = "applied"
+    NOT_APPLICABLE = "not_applicable"  # the debts changed: the general path decides
+    DUPLICATE = "duplicate"  # the transaction id is already a payment
 
 
 _QUOTE_COLUMNS = (
@@ -144,6 +222,24 @@ class ChannelStore(ABC):
         """
 
     @abstractmethod
+    async def notification_facts(
+        self,
+        company_id: int,
+        channel: str,
+        transaction_id: str,
+        candidates: Sequence[str],
+        holidays_from: date,
+        holidays_to: date,
+    ) -> NotificationFacts: ...
+
+    @abstractmethod
+    async def apply_payment(
+        self, payment: NewPayment, debt_refs: Sequence[str], decide: Decide
+    ) -> Outcome:
+        """In one transaction: lock the customer and the named debts, let `decide` look
+        at them, then write the payment and everything `decide` says; or nothing."""
+
+    @abstractmethod
     async def close(self) -> None: ...
 
 
@@ -201,6 +297,78 @@ async def _keep_session(_connection: Any) -> None:
     in this module, which change no session state (asyncpg still rolls back an open
     transaction itself).
     """
+
+
+_PG_FACTS = """
+SELECT
+    EXISTS (SELECT 1 FROM payments
+            WHERE company_id = $1 AND channel = $2 AND external_id = $3) AS paid,
+    q.customer_id, q.debts::text, q.total_minor, q.currency,
+    ARRAY(SELECT day FROM company_holidays
+          WHERE company_id = $1 AND day >= $4 AND day < $5) AS holidays
+FROM (SELECT 1) AS one
+LEFT JOIN quotes q ON q.company_id = $1 AND q.transaction_id = $3
+"""
+_PG_CUSTOMERS = """
+SELECT id, name, national_id, id_type FROM customers
+WHERE company_id = $1 AND id_type = 'RUT' AND national_id = ANY($2::varchar[])
+"""
+_PG_LOCK_CUSTOMER = "SELECT 1 FROM customers WHERE id = $1 AND company_id = $2 FOR UPDATE"
+_PG_LOCK_DEBTS = """
+SELECT id, external_id, customer_id, status, amount_minor FROM debts
+WHERE company_id = $1 AND external_id = ANY($2::varchar[])
+ORDER BY id FOR UPDATE
+"""
+_PG_PAID = f"""
+SELECT a.debt_id, sum(a.amount_minor)::bigint FROM allocations a
+JOIN payments p ON p.id = a.payment_id
+WHERE a.debt_id = ANY($1::bigint[]) AND p.status = '{_APPLIED}'
+GROUP BY a.debt_id
+"""
+_PAYMENT_COLUMNS = (
+    "company_id, customer_id, channel, method, external_id, request_fingerprint, amount_minor, "
+    "currency, paid_at, status, recorded_by, created_at, agreement_id, accounting_date"
+)
+_PG_INSERT_PAYMENT = f"""
+INSERT INTO payments ({_PAYMENT_COLUMNS})
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+ON CONFLICT (company_id, channel, external_id) DO NOTHING
+RETURNING id
+"""
+_PG_INSERT_ALLOCATIONS = """
+INSERT INTO allocations (payment_id, debt_id, amount_minor)
+SELECT $1, * FROM unnest($2::bigint[], $3::bigint[])
+"""
+_PG_UPDATE_DEBTS = """
+UPDATE debts SET status = v.status, updated_at = $3
+FROM unnest($1::bigint[], $2::varchar[]) AS v(id, status) WHERE debts.id = v.id
+"""
+_AUDIT_COLUMNS = "company_id, occurred_at, actor, action, entity_type, entity_id, before, after"
+_PG_INSERT_AUDIT = f"""
+INSERT INTO audit_events ({_AUDIT_COLUMNS})
+SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::varchar[], $4::varchar[],
+                     $5::varchar[], $6::varchar[], $7::json[], $8::json[])
+"""
+_PG_INSERT_EVENT = """
+INSERT INTO outbox_events (company_id, event_type, payload, created_at)
+VALUES ($1, $2, $3::json, $4) RETURNING id
+"""
+# One pending delivery per enabled endpoint of the company, as `outbox.add_event` does.
+_PG_INSERT_DELIVERIES = """
+INSERT INTO webhook_deliveries
+    (company_id, event_id, endpoint_id, status, attempts, next_attempt_at, created_at)
+SELECT $1, $2, e.id, 'pending', 0, $3, $3 FROM webhook_endpoints e
+WHERE e.company_id = $1 AND e.enabled ORDER BY e.id
+"""
+
+
+def _json_text(value: dict[str, Any] | None) -> str | None:
+    return None if value is None else json.dumps(value)
+
+
+class _Rollback(Exception):
+    def __init__(self, outcome: Outcome) -> None:
+        self.outcome = outcome
 
 
 class PostgresChannelStore(ChannelStore):
@@ -292,6 +460,106 @@ class PostgresChannelStore(ChannelStore):
             [q.expires_at for q in quotes],
         )
 
+    async def notification_facts(
+        self,
+        company_id: int,
+        channel: str,
+        transaction_id: str,
+        candidates: Sequence[str],
+        holidays_from: date,
+        holidays_to: date,
+    ) -> NotificationFacts:
+        pool = await self._get_pool()
+        facts = await pool.fetchrow(
+            _PG_FACTS, company_id, channel, transaction_id, holidays_from, holidays_to
+        )
+        customers = []
+        if candidates:
+            customers = await pool.fetch(_PG_CUSTOMERS, company_id, list(candidates))
+        return _facts(
+            bool(facts[0]),
+            facts[1],
+            facts[2],
+            facts[3],
+            facts[4],
+            [tuple(c) for c in customers],
+            candidates,
+            list(facts[5]),
+        )
+
+    async def apply_payment(
+        self, payment: NewPayment, debt_refs: Sequence[str], decide: Decide
+    ) -> Outcome:
+        pool = await self._get_pool()
+        p = payment
+        try:
+            async with pool.acquire() as conn, conn.transaction():
+                # The general path's lock order: the customer first, then debts by id.
+                await conn.execute(_PG_LOCK_CUSTOMER, p.customer_id, p.company_id)
+                rows = await conn.fetch(_PG_LOCK_DEBTS, p.company_id, list(debt_refs))
+                paid = dict(await conn.fetch(_PG_PAID, [r[0] for r in rows]))
+                states = [DebtState(r[0], r[1], r[2], r[3], r[4], paid.get(r[0], 0)) for r in rows]
+                build = decide(states)
+                if build is None:
+                    raise _Rollback(Outcome.NOT_APPLICABLE)
+                payment_id = await conn.fetchval(
+                    _PG_INSERT_PAYMENT,
+                    p.company_id,
+                    p.customer_id,
+                    p.channel,
+                    p.method,
+                    p.external_id,
+                    p.request_fingerprint,
+                    p.amount_minor,
+                    p.currency,
+                    p.paid_at,
+                    p.status,
+                    p.recorded_by,
+                    p.created_at,
+                    p.agreement_id,
+                    p.accounting_date,
+                )
+                if payment_id is None:
+                    raise _Rollback(Outcome.DUPLICATE)
+                w = build(payment_id)
+                await conn.execute(
+                    _PG_INSERT_ALLOCATIONS,
+                    payment_id,
+                    [d for d, _ in w.allocations],
+                    [a for _, a in w.allocations],
+                )
+                if w.debt_status:
+                    await conn.execute(
+                        _PG_UPDATE_DEBTS,
+                        [d for d, _ in w.debt_status],
+                        [s for _, s in w.debt_status],
+                        w.debts_updated_at,
+                    )
+                await conn.execute(
+                    _PG_INSERT_AUDIT,
+                    [a.company_id for a in w.audit],
+                    [a.occurred_at for a in w.audit],
+                    [a.actor for a in w.audit],
+                    [a.action for a in w.audit],
+                    [a.entity_type for a in w.audit],
+                    [a.entity_id for a in w.audit],
+                    [_json_text(a.before) for a in w.audit],
+                    [_json_text(a.after) for a in w.audit],
+                )
+                event_id = await conn.fetchval(
+                    _PG_INSERT_EVENT,
+                    p.company_id,
+                    w.event_type,
+                    json.dumps(w.event_payload),
+                    w.event_created_at,
+                )
+                await conn.execute(
+                    _PG_INSERT_DELIVERIES, p.company_id, event_id, w.event_created_at
+                )
+        except _Rollback as rollback:
+            return rollback.outcome
+        return Outcome.APPLIED
+
     async def close(self) -> None:
         if self._pool is not None:
             pool, self._pool = self._pool, None
@@ -316,6 +584,73 @@ ORDER BY d.due_date, d.id
 _SQLITE_INSERT_QUOTE = f"INSERT INTO quotes ({_QUOTE_COLUMNS}) VALUES ({', '.join('?' * 10)})"
 # How long a quote batch keeps retrying while another process holds the write lock.
 SQLITE_LOCK_WAIT_S = 60.0
+
+
+_SQLITE_FACTS = """
+SELECT
+    EXISTS (SELECT 1 FROM payments
+            WHERE company_id = ?1 AND channel = ?2 AND external_id = ?3),
+    q.customer_id, q.debts, q.total_minor, q.currency
+FROM (SELECT 1) AS one
+LEFT JOIN quotes q ON q.company_id = ?1 AND q.transaction_id = ?3
+"""
+_SQLITE_HOLIDAYS = "SELECT day FROM company_holidays WHERE company_id = ? AND day >= ? AND day < ?"
+_SQLITE_CUSTOMERS = """
+SELECT id, name, national_id, id_type FROM customers
+WHERE company_id = ? AND id_type = 'RUT' AND national_id IN (?, ?)
+"""
+_SQLITE_DEBT_STATES = f"""
+SELECT d.id, d.external_id, d.customer_id, d.status, d.amount_minor, COALESCE((
+           SELECT sum(a.amount_minor) FROM allocations a
+           JOIN payments p ON p.id = a.payment_id
+           WHERE a.debt_id = d.id AND p.status = '{_APPLIED}'), 0)
+FROM debts d WHERE d.company_id = ? AND d.external_id IN (SELECT value FROM json_each(?))
+ORDER BY d.id
+"""
+_SQLITE_INSERT_PAYMENT = f"""
+INSERT INTO payments ({_PAYMENT_COLUMNS})
+VALUES ({", ".join("?" * 14)})
+ON CONFLICT (company_id, channel, external_id) DO NOTHING
+RETURNING id
+"""
+_SQLITE_INSERT_ALLOCATION = (
+    "INSERT INTO allocations (payment_id, debt_id, amount_minor) VALUES (?, ?, ?)"
+)
+_SQLITE_UPDATE_DEBT = "UPDATE debts SET status = ?, updated_at = ? WHERE id = ?"
+_SQLITE_INSERT_AUDIT = f"INSERT INTO audit_events ({_AUDIT_COLUMNS}) VALUES ({', '.join('?' * 8)})"
+_SQLITE_INSERT_EVENT = """
+INSERT INTO outbox_events (company_id, event_type, payload, created_at)
+VALUES (?, ?, ?, ?) RETURNING id
+"""
+_SQLITE_INSERT_DELIVERIES = """
+INSERT INTO webhook_deliveries
+    (company_id, event_id, endpoint_id, status, attempts, next_attempt_at, created_at)
+SELECT ?1, ?2, e.id, 'pending', 0, ?3, ?3 FROM webhook_endpoints e
+WHERE e.company_id = ?1 AND e.enabled ORDER BY e.id
+"""
+
+
+def _facts(
+    payment_exists: bool,
+    quote_customer_id: int | None,
+    quote_debts: str | None,
+    quote_total_minor: int | None,
+    quote_currency: str | None,
+    customers: list[tuple[Any, ...]],
+    candidates: Sequence[str],
+    holidays: list[date],
+) -> NotificationFacts:
+    by_rut = {c[2]: c for c in customers}
+    found = next((by_rut[c] for c in candidates if c in by_rut), None)
+    return NotificationFacts(
+        payment_exists=payment_exists,
+        quote_customer_id=quote_customer_id,
+        quote_debts=list(json.loads(quote_debts)) if quote_debts else [],
+        quote_total_minor=quote_total_minor or 0,
+        quote_currency=quote_currency or "",
+        customer=None if found is None else (found[0], found[1], found[2], found[3]),
+        company_holidays=holidays,
+    )
 
 
 def _sqlite_time(moment: datetime) -> str:
@@ -364,18 +699,7 @@ class SqliteChannelStore(ChannelStore):
             )
             for q in quotes
         ]
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + SQLITE_LOCK_WAIT_S
-        pause = 0.0002
-        while True:
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                break
-            except sqlite3.OperationalError as error:
-                if "locked" not in str(error) or loop.time() > deadline:
-                    raise
-            await asyncio.sleep(pause)
-            pause = min(pause * 1.5, 0.002)  # the other writer holds it for about 1 ms
+        await self._begin_immediate(conn)
         try:
             conn.executemany(_SQLITE_INSERT_QUOTE, rows)
             conn.execute("COMMIT")
@@ -410,6 +734,117 @@ class SqliteChannelStore(ChannelStore):
             if len(debts) == limit:
                 break
         return CustomerDebts(head[0], head[1], head[2], debts)
+
+    async def notification_facts(
+        self,
+        company_id: int,
+        channel: str,
+        transaction_id: str,
+        candidates: Sequence[str],
+        holidays_from: date,
+        holidays_to: date,
+    ) -> NotificationFacts:
+        conn = self._connection()
+        facts = conn.execute(_SQLITE_FACTS, (company_id, channel, transaction_id)).fetchone()
+        customers: list[tuple[Any, ...]] = []
+        if candidates:
+            first, last = candidates[0], candidates[-1]
+            customers = conn.execute(_SQLITE_CUSTOMERS, (company_id, first, last)).fetchall()
+        holidays = [
+            date.fromisoformat(day)
+            for (day,) in conn.execute(
+                _SQLITE_HOLIDAYS,
+                (company_id, holidays_from.isoformat(), holidays_to.isoformat()),
+            )
+        ]
+        return _facts(
+            bool(facts[0]), facts[1], facts[2], facts[3], facts[4], customers, candidates, holidays
+        )
+
+    async def apply_payment(
+        self, payment: NewPayment, debt_refs: Sequence[str], decide: Decide
+    ) -> Outcome:
+        conn = self._connection()
+        p = payment
+        await self._begin_immediate(conn)
+        try:  # no await from here to COMMIT: nothing else runs on this connection meanwhile
+            rows = conn.execute(_SQLITE_DEBT_STATES, (p.company_id, json.dumps(list(debt_refs))))
+            build = decide([DebtState(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows])
+            if build is None:
+                conn.execute("ROLLBACK")
+                return Outcome.NOT_APPLICABLE
+            inserted = conn.execute(
+                _SQLITE_INSERT_PAYMENT,
+                (
+                    p.company_id,
+                    p.customer_id,
+                    p.channel,
+                    p.method,
+                    p.external_id,
+                    p.request_fingerprint,
+                    p.amount_minor,
+                    p.currency,
+                    _sqlite_time(p.paid_at),
+                    p.status,
+                    p.recorded_by,
+                    _sqlite_time(p.created_at),
+                    p.agreement_id,
+                    p.accounting_date.isoformat(),
+                ),
+            ).fetchone()
+            if inserted is None:
+                conn.execute("ROLLBACK")
+                return Outcome.DUPLICATE
+            payment_id = inserted[0]
+            w = build(payment_id)
+            conn.executemany(
+                _SQLITE_INSERT_ALLOCATION, [(payment_id, d, a) for d, a in w.allocations]
+            )
+            updated_at = _sqlite_time(w.debts_updated_at)
+            conn.executemany(_SQLITE_UPDATE_DEBT, [(s, updated_at, d) for d, s in w.debt_status])
+            conn.executemany(
+                _SQLITE_INSERT_AUDIT,
+                [
+                    (
+                        a.company_id,
+                        _sqlite_time(a.occurred_at),
+                        a.actor,
+                        a.action,
+                        a.entity_type,
+                        a.entity_id,
+                        _json_text(a.before),
+                        _json_text(a.after),
+                    )
+                    for a in w.audit
+                ],
+            )
+            created = _sqlite_time(w.event_created_at)
+            event = conn.execute(
+                _SQLITE_INSERT_EVENT,
+                (p.company_id, w.event_type, json.dumps(w.event_payload), created),
+            ).fetchone()
+            conn.execute(_SQLITE_INSERT_DELIVERIES, (p.company_id, event[0], created))
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return Outcome.APPLIED
+
+    async def _begin_immediate(self, conn: sqlite3.Connection) -> None:
+        """Take the write lock without blocking the loop while another writer holds it."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + SQLITE_LOCK_WAIT_S
+        pause = 0.0002
+        while True:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) or loop.time() > deadline:
+                    raise
+            await asyncio.sleep(pause)
+            pause = min(pause * 1.5, 0.002)  # the other writer holds it for about 1 ms
 
     async def close(self) -> None:
         if self._conn is not None:
