@@ -197,7 +197,7 @@ def rows_of(uow: UnitOfWork, customer: Customer) -> dict[str, Any]:
                     PaymentMethod(payment.method),
                     tuple(sorted(d.external_id for d in debts.values())),
                 ),
-            ),  # fmt: skip
+            ),
             "allocations": [(by_debt[str(a.debt_id)], a.amount_minor) for a in allocations],
             "debts": sorted((by_debt[str(i)], d.status) for i, d in debts.items()),
             "audit": audit,
