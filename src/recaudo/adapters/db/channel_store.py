@@ -305,21 +305,24 @@ SELECT
             WHERE company_id = $1 AND channel = $2 AND external_id = $3) AS paid,
     q.customer_id, q.debts::text, q.total_minor, q.currency,
     ARRAY(SELECT day FROM company_holidays
-          WHERE company_id = $1 AND day >= $4 AND day < $5) AS holidays
+          WHERE company_id = $1 AND day >= $4 AND day < $5) AS holidays,
+    c.id, c.name, c.national_id, c.id_type
 FROM (SELECT 1) AS one
 LEFT JOIN quotes q ON q.company_id = $1 AND q.transaction_id = $3
+LEFT JOIN customers c
+    ON c.company_id = $1 AND c.id_type = 'RUT' AND c.national_id = ANY($6::varchar[])
 """
-_PG_CUSTOMERS = """
-SELECT id, name, national_id, id_type FROM customers
-WHERE company_id = $1 AND id_type = 'RUT' AND national_id = ANY($2::varchar[])
-"""
-_PG_LOCK_CUSTOMER = "SELECT 1 FROM customers WHERE id = $1 AND company_id = $2 FOR UPDATE"
 _PG_LOCK_DEBTS = """
 SELECT id, external_id, customer_id, status, amount_minor FROM debts
 WHERE company_id = $1 AND external_id = ANY($2::varchar[])
 ORDER BY id FOR UPDATE
 """
+# A statement of its own, after the locks: under READ COMMITTED it sees what a payment
+# we waited for committed. The payment's id is drawn here so that every row can be built
+# before the one statement that writes them all.
 _PG_PAID = f"""
+SELECT 0, nextval(pg_get_serial_sequence('payments', 'id'))
+UNION ALL
 SELECT a.debt_id, sum(a.amount_minor)::bigint FROM allocations a
 JOIN payments p ON p.id = a.payment_id
 WHERE a.debt_id = ANY($1::bigint[]) AND p.status = '{_APPLIED}'
@@ -329,36 +332,46 @@ _PAYMENT_COLUMNS = (
     "company_id, customer_id, channel, method, external_id, request_fingerprint, amount_minor, "
     "currency, paid_at, status, recorded_by, created_at, agreement_id, accounting_date"
 )
-_PG_INSERT_PAYMENT = f"""
-INSERT INTO payments ({_PAYMENT_COLUMNS})
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-ON CONFLICT (company_id, channel, external_id) DO NOTHING
-RETURNING id
-"""
-_PG_INSERT_ALLOCATIONS = """
-INSERT INTO allocations (payment_id, debt_id, amount_minor)
-SELECT $1, * FROM unnest($2::bigint[], $3::bigint[])
-"""
-_PG_UPDATE_DEBTS = """
-UPDATE debts SET status = v.status, updated_at = $3
-FROM unnest($1::bigint[], $2::varchar[]) AS v(id, status) WHERE debts.id = v.id
-"""
 _AUDIT_COLUMNS = "company_id, occurred_at, actor, action, entity_type, entity_id, before, after"
-_PG_INSERT_AUDIT = f"""
-INSERT INTO audit_events ({_AUDIT_COLUMNS})
-SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::varchar[], $4::varchar[],
-                     $5::varchar[], $6::varchar[], $7::json[], $8::json[])
-"""
-_PG_INSERT_EVENT = """
-INSERT INTO outbox_events (company_id, event_type, payload, created_at)
-VALUES ($1, $2, $3::json, $4) RETURNING id
-"""
-# One pending delivery per enabled endpoint of the company, as `outbox.add_event` does.
-_PG_INSERT_DELIVERIES = """
-INSERT INTO webhook_deliveries
-    (company_id, event_id, endpoint_id, status, attempts, next_attempt_at, created_at)
-SELECT $1, $2, e.id, 'pending', 0, $3, $3 FROM webhook_endpoints e
-WHERE e.company_id = $1 AND e.enabled ORDER BY e.id
+# Everything a payment writes, in one round trip; nothing but the payment row when its
+# transaction id is taken (the ON CONFLICT leaves `payment` empty and each later insert
+# selects from it). One pending webhook delivery per enabled endpoint, as
+# `outbox.add_event` does.
+_PG_WRITE_PAYMENT = f"""
+WITH payment AS (
+    INSERT INTO payments (id, {_PAYMENT_COLUMNS})
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+    ON CONFLICT (company_id, channel, external_id) DO NOTHING
+    RETURNING id
+), allocation AS (
+    INSERT INTO allocations (payment_id, debt_id, amount_minor)
+    SELECT payment.id, a.debt_id, a.amount
+    FROM payment, unnest($16::bigint[], $17::bigint[]) WITH ORDINALITY AS a(debt_id, amount, n)
+    ORDER BY a.n
+), debt AS (
+    UPDATE debts SET status = v.status, updated_at = $20
+    FROM payment, unnest($18::bigint[], $19::varchar[]) AS v(id, status) WHERE debts.id = v.id
+), audit AS (
+    INSERT INTO audit_events ({_AUDIT_COLUMNS})
+    SELECT r.company_id, r.occurred_at, r.actor, r.action, r.entity_type, r.entity_id,
+           r.before, r.after
+    FROM payment, unnest($21::bigint[], $22::timestamptz[], $23::varchar[], $24::varchar[],
+                         $25::varchar[], $26::varchar[], $27::json[], $28::json[])
+         WITH ORDINALITY AS r(company_id, occurred_at, actor, action, entity_type, entity_id,
+                              before, after, n)
+    ORDER BY r.n
+), event AS (
+    INSERT INTO outbox_events (company_id, event_type, payload, created_at)
+    SELECT $2, $29, $30::json, $31 FROM payment
+    RETURNING id
+), delivery AS (
+    INSERT INTO webhook_deliveries
+        (company_id, event_id, endpoint_id, status, attempts, next_attempt_at, created_at)
+    SELECT $2, event.id, e.id, 'pending', 0, $31, $31
+    FROM event, webhook_endpoints e
+    WHERE e.company_id = $2 AND e.enabled ORDER BY e.id
+)
+SELECT count(*) FROM payment
 """
 
 
@@ -376,7 +389,7 @@ class PostgresChannelStore(ChannelStore):
 
     gather_s = 0.001
 
-    def __init__(self, dsn: str, *, max_size: int = 10) -> None:
+    def __init__(self, dsn: str, *, max_size: int = 16) -> None:
         super().__init__()
         self.dsn = dsn
         self.max_size = max_size
@@ -398,7 +411,8 @@ class PostgresChannelStore(ChannelStore):
                     self.dsn,
                     min_size=1,
                     max_size=self.max_size,
-                    command_timeout=30,
+                    # No per-statement timeout: asyncpg arms a timer for each one, and
+                    # these are indexed single-row statements.
                     reset=_keep_session,
                     # The lookup is a prepared statement whose custom plans cost more than
                     # the generic one (sub-plans per debt), so PostgreSQL's default "auto"
@@ -470,21 +484,26 @@ class PostgresChannelStore(ChannelStore):
         holidays_to: date,
     ) -> NotificationFacts:
         pool = await self._get_pool()
-        facts = await pool.fetchrow(
-            _PG_FACTS, company_id, channel, transaction_id, holidays_from, holidays_to
+        rows = await pool.fetch(
+            _PG_FACTS,
+            company_id,
+            channel,
+            transaction_id,
+            holidays_from,
+            holidays_to,
+            list(candidates),
         )
-        customers = []
-        if candidates:
-            customers = await pool.fetch(_PG_CUSTOMERS, company_id, list(candidates))
+        first = rows[0]  # one row per customer found (several RUT readings), at least one
+        customers = [tuple(r[6:10]) for r in rows if r[6] is not None]
         return _facts(
-            bool(facts[0]),
-            facts[1],
-            facts[2],
-            facts[3],
-            facts[4],
-            [tuple(c) for c in customers],
+            bool(first[0]),
+            first[1],
+            first[2],
+            first[3],
+            first[4],
+            customers,
             candidates,
-            list(facts[5]),
+            list(first[5]),
         )
 
     async def apply_payment(
@@ -494,16 +513,21 @@ class PostgresChannelStore(ChannelStore):
         p = payment
         try:
             async with pool.acquire() as conn, conn.transaction():
-                # The general path's lock order: the customer first, then debts by id.
-                await conn.execute(_PG_LOCK_CUSTOMER, p.customer_id, p.company_id)
+                # Only the debts are locked (in id order, as the general path does after
+                # its customer lock): a payment that names its debts needs nothing else,
+                # and never waiting for the customer while holding debts keeps the two
+                # paths free of deadlocks.
                 rows = await conn.fetch(_PG_LOCK_DEBTS, p.company_id, list(debt_refs))
                 paid = dict(await conn.fetch(_PG_PAID, [r[0] for r in rows]))
+                payment_id = paid.pop(0)
                 states = [DebtState(r[0], r[1], r[2], r[3], r[4], paid.get(r[0], 0)) for r in rows]
                 build = decide(states)
                 if build is None:
                     raise _Rollback(Outcome.NOT_APPLICABLE)
-                payment_id = await conn.fetchval(
-                    _PG_INSERT_PAYMENT,
+                w = build(payment_id)
+                written = await conn.fetchval(
+                    _PG_WRITE_PAYMENT,
+                    payment_id,
                     p.company_id,
                     p.customer_id,
                     p.channel,
@@ -518,25 +542,11 @@ class PostgresChannelStore(ChannelStore):
                     p.created_at,
                     p.agreement_id,
                     p.accounting_date,
-                )
-                if payment_id is None:
-                    raise _Rollback(Outcome.DUPLICATE)
-                w = build(payment_id)
-                await conn.execute(
-                    _PG_INSERT_ALLOCATIONS,
-                    payment_id,
                     [d for d, _ in w.allocations],
                     [a for _, a in w.allocations],
-                )
-                if w.debt_status:
-                    await conn.execute(
-                        _PG_UPDATE_DEBTS,
-                        [d for d, _ in w.debt_status],
-                        [s for _, s in w.debt_status],
-                        w.debts_updated_at,
-                    )
-                await conn.execute(
-                    _PG_INSERT_AUDIT,
+                    [d for d, _ in w.debt_status],
+                    [s for _, s in w.debt_status],
+                    w.debts_updated_at,
                     [a.company_id for a in w.audit],
                     [a.occurred_at for a in w.audit],
                     [a.actor for a in w.audit],
@@ -545,17 +555,12 @@ class PostgresChannelStore(ChannelStore):
                     [a.entity_id for a in w.audit],
                     [_json_text(a.before) for a in w.audit],
                     [_json_text(a.after) for a in w.audit],
-                )
-                event_id = await conn.fetchval(
-                    _PG_INSERT_EVENT,
-                    p.company_id,
                     w.event_type,
                     json.dumps(w.event_payload),
                     w.event_created_at,
                 )
-                await conn.execute(
-                    _PG_INSERT_DELIVERIES, p.company_id, event_id, w.event_created_at
-                )
+                if not written:
+                    raise _Rollback(Outcome.DUPLICATE)
         except _Rollback as rollback:
             return rollback.outcome
         return Outcome.APPLIED
@@ -653,6 +658,21 @@ def _facts(
     )
 
 
+def _quote_row(q: NewQuote) -> tuple[object, ...]:
+    return (
+        q.company_id,
+        q.agreement_id,
+        q.transaction_id,
+        q.customer_id,
+        json.dumps(q.debts),
+        q.total_minor,
+        q.currency,
+        q.due_date.isoformat(),
+        _sqlite_time(q.created_at),
+        _sqlite_time(q.expires_at),
+    )
+
+
 def _sqlite_time(moment: datetime) -> str:
     # The text SQLAlchemy stores for `UTCDateTime` on SQLite (naive UTC, microseconds).
     return moment.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
@@ -662,16 +682,19 @@ class SqliteChannelStore(ChannelStore):
     """The standard library's sqlite3, one connection per process, on the loop.
 
     WAL readers never wait for the writer, and the reads are indexed lookups, so running
-    them on the event loop costs less than a hop to a thread and back. The quote batch
-    must not block the loop while another process (an import, the other worker) holds
-    the write lock: it asks for the lock without waiting and retries after a short
-    asynchronous sleep.
+    them on the event loop costs less than a hop to a thread and back. Writes (quotes
+    and payments) are batched per process, one transaction per batch with a savepoint
+    per item, and must not block the loop while another process (an import, the other
+    worker) holds the write lock: the batch asks for the lock without waiting and
+    retries after a short asynchronous sleep.
     """
 
     def __init__(self, path: str) -> None:
         super().__init__()
         self.path = path
         self._conn: sqlite3.Connection | None = None
+        self._work: list[tuple[Any, asyncio.Future[object]]] = []
+        self._writing = False
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -683,29 +706,8 @@ class SqliteChannelStore(ChannelStore):
         return self._conn
 
     async def _write_quotes(self, quotes: list[NewQuote]) -> None:
-        conn = self._connection()
-        rows = [
-            (
-                q.company_id,
-                q.agreement_id,
-                q.transaction_id,
-                q.customer_id,
-                json.dumps(q.debts),
-                q.total_minor,
-                q.currency,
-                q.due_date.isoformat(),
-                _sqlite_time(q.created_at),
-                _sqlite_time(q.expires_at),
-            )
-            for q in quotes
-        ]
-        await self._begin_immediate(conn)
-        try:
-            conn.executemany(_SQLITE_INSERT_QUOTE, rows)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+        for quote in quotes:  # not used: quotes go through `_submit` with the payments
+            await self._submit(quote)
 
     async def customer_debts(
         self,
@@ -761,74 +763,135 @@ class SqliteChannelStore(ChannelStore):
             bool(facts[0]), facts[1], facts[2], facts[3], facts[4], customers, candidates, holidays
         )
 
+    async def add_quote(self, quote: NewQuote) -> None:
+        await self._submit(quote)
+
     async def apply_payment(
         self, payment: NewPayment, debt_refs: Sequence[str], decide: Decide
     ) -> Outcome:
-        conn = self._connection()
-        p = payment
-        await self._begin_immediate(conn)
-        try:  # no await from here to COMMIT: nothing else runs on this connection meanwhile
-            rows = conn.execute(_SQLITE_DEBT_STATES, (p.company_id, json.dumps(list(debt_refs))))
-            build = decide([DebtState(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows])
-            if build is None:
-                conn.execute("ROLLBACK")
-                return Outcome.NOT_APPLICABLE
-            inserted = conn.execute(
-                _SQLITE_INSERT_PAYMENT,
+        outcome = await self._submit((payment, list(debt_refs), decide))
+        assert isinstance(outcome, Outcome)
+        return outcome
+
+    async def _submit(self, work: NewQuote | tuple[NewPayment, list[str], Decide]) -> object:
+        """Queue a write; it commits with whatever else this process queued meanwhile.
+
+        SQLite has one writer at a time: each process takes the lock once per batch of
+        quotes and payments instead of once per request, and the connection never runs
+        two transactions at once (a second BEGIN while the first waits for the lock).
+        """
+        future = asyncio.get_running_loop().create_future()
+        self._work.append((work, future))
+        if not self._writing:
+            self._writing = True
+            asyncio.get_running_loop().create_task(self._write_batches())
+        return await future
+
+    async def _write_batches(self) -> None:
+        try:
+            await asyncio.sleep(0)  # let the requests already running queue their work
+            while self._work:
+                batch, self._work = self._work, []
+                conn = self._connection()
+                try:
+                    await self._begin_immediate(conn)
+                except Exception as error:
+                    for _, future in batch:
+                        future.set_exception(error)
+                    continue
+                results: list[tuple[asyncio.Future[object], object, BaseException | None]] = []
+                try:  # no await from here to COMMIT: nothing else uses the connection
+                    for work, future in batch:
+                        conn.execute("SAVEPOINT work")
+                        try:
+                            result = self._do(conn, work)
+                        except Exception as error:
+                            conn.execute("ROLLBACK TO work")
+                            results.append((future, None, error))
+                        else:
+                            if result is not None and result is not Outcome.APPLIED:
+                                conn.execute("ROLLBACK TO work")
+                            results.append((future, result, None))
+                        conn.execute("RELEASE work")
+                    conn.execute("COMMIT")
+                except Exception as error:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    for _, future in batch:
+                        future.set_exception(error)
+                    continue
+                for future, value, failure in results:
+                    if failure is not None:
+                        future.set_exception(failure)
+                    else:
+                        future.set_result(value)
+        finally:
+            self._writing = False
+
+    def _do(
+        self, conn: sqlite3.Connection, work: NewQuote | tuple[NewPayment, list[str], Decide]
+    ) -> Outcome | None:
+        if isinstance(work, NewQuote):
+            conn.execute(_SQLITE_INSERT_QUOTE, _quote_row(work))
+            return None
+        payment, refs, decide = work
+        return self._apply(conn, payment, refs, decide)
+
+    def _apply(
+        self, conn: sqlite3.Connection, p: NewPayment, debt_refs: list[str], decide: Decide
+    ) -> Outcome:
+        rows = conn.execute(_SQLITE_DEBT_STATES, (p.company_id, json.dumps(debt_refs)))
+        build = decide([DebtState(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows])
+        if build is None:
+            return Outcome.NOT_APPLICABLE
+        inserted = conn.execute(
+            _SQLITE_INSERT_PAYMENT,
+            (
+                p.company_id,
+                p.customer_id,
+                p.channel,
+                p.method,
+                p.external_id,
+                p.request_fingerprint,
+                p.amount_minor,
+                p.currency,
+                _sqlite_time(p.paid_at),
+                p.status,
+                p.recorded_by,
+                _sqlite_time(p.created_at),
+                p.agreement_id,
+                p.accounting_date.isoformat(),
+            ),
+        ).fetchone()
+        if inserted is None:
+            return Outcome.DUPLICATE
+        payment_id = inserted[0]
+        w = build(payment_id)
+        conn.executemany(_SQLITE_INSERT_ALLOCATION, [(payment_id, d, a) for d, a in w.allocations])
+        updated_at = _sqlite_time(w.debts_updated_at)
+        conn.executemany(_SQLITE_UPDATE_DEBT, [(s, updated_at, d) for d, s in w.debt_status])
+        conn.executemany(
+            _SQLITE_INSERT_AUDIT,
+            [
                 (
-                    p.company_id,
-                    p.customer_id,
-                    p.channel,
-                    p.method,
-                    p.external_id,
-                    p.request_fingerprint,
-                    p.amount_minor,
-                    p.currency,
-                    _sqlite_time(p.paid_at),
-                    p.status,
-                    p.recorded_by,
-                    _sqlite_time(p.created_at),
-                    p.agreement_id,
-                    p.accounting_date.isoformat(),
-                ),
-            ).fetchone()
-            if inserted is None:
-                conn.execute("ROLLBACK")
-                return Outcome.DUPLICATE
-            payment_id = inserted[0]
-            w = build(payment_id)
-            conn.executemany(
-                _SQLITE_INSERT_ALLOCATION, [(payment_id, d, a) for d, a in w.allocations]
-            )
-            updated_at = _sqlite_time(w.debts_updated_at)
-            conn.executemany(_SQLITE_UPDATE_DEBT, [(s, updated_at, d) for d, s in w.debt_status])
-            conn.executemany(
-                _SQLITE_INSERT_AUDIT,
-                [
-                    (
-                        a.company_id,
-                        _sqlite_time(a.occurred_at),
-                        a.actor,
-                        a.action,
-                        a.entity_type,
-                        a.entity_id,
-                        _json_text(a.before),
-                        _json_text(a.after),
-                    )
-                    for a in w.audit
-                ],
-            )
-            created = _sqlite_time(w.event_created_at)
-            event = conn.execute(
-                _SQLITE_INSERT_EVENT,
-                (p.company_id, w.event_type, json.dumps(w.event_payload), created),
-            ).fetchone()
-            conn.execute(_SQLITE_INSERT_DELIVERIES, (p.company_id, event[0], created))
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
+                    a.company_id,
+                    _sqlite_time(a.occurred_at),
+                    a.actor,
+                    a.action,
+                    a.entity_type,
+                    a.entity_id,
+                    _json_text(a.before),
+                    _json_text(a.after),
+                )
+                for a in w.audit
+            ],
+        )
+        created = _sqlite_time(w.event_created_at)
+        event = conn.execute(
+            _SQLITE_INSERT_EVENT,
+            (p.company_id, w.event_type, json.dumps(w.event_payload), created),
+        ).fetchone()
+        conn.execute(_SQLITE_INSERT_DELIVERIES, (p.company_id, event[0], created))
         return Outcome.APPLIED
 
     async def _begin_immediate(self, conn: sqlite3.Connection) -> None:
