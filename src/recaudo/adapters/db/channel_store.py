@@ -31,6 +31,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from recaudo.adapters.db.engine import SQLITE_AUTOCHECKPOINT_PAGES
 from recaudo.domain.debts import PAYABLE
 from recaudo.domain.payments import PaymentStatus
 
@@ -702,6 +703,7 @@ class SqliteChannelStore(ChannelStore):
             conn.execute("PRAGMA busy_timeout=0")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute(f"PRAGMA wal_autocheckpoint={SQLITE_AUTOCHECKPOINT_PAGES}")
             self._conn = conn
         return self._conn
 
