@@ -29,6 +29,7 @@ from datetime import UTC, date, datetime
 from enum import Enum
 from typing import Any
 
+import orjson
 from sqlalchemy import Engine
 
 from recaudo.adapters.db.engine import SQLITE_AUTOCHECKPOINT_PAGES
@@ -376,8 +377,14 @@ SELECT count(*) FROM payment
 """
 
 
+def _dumps(value: object) -> str:
+    # orjson: a notification writes seven JSON documents; the standard library's encoder
+    # was a tenth of its time. Same JSON (compact separators), read back by any parser.
+    return orjson.dumps(value).decode()
+
+
 def _json_text(value: dict[str, Any] | None) -> str | None:
-    return None if value is None else json.dumps(value)
+    return None if value is None else _dumps(value)
 
 
 class _Rollback(Exception):
@@ -467,7 +474,7 @@ class PostgresChannelStore(ChannelStore):
             [q.agreement_id for q in quotes],
             [q.transaction_id for q in quotes],
             [q.customer_id for q in quotes],
-            [json.dumps(q.debts) for q in quotes],
+            [_dumps(q.debts) for q in quotes],
             [q.total_minor for q in quotes],
             [q.currency for q in quotes],
             [q.due_date for q in quotes],
@@ -557,7 +564,7 @@ class PostgresChannelStore(ChannelStore):
                     [_json_text(a.before) for a in w.audit],
                     [_json_text(a.after) for a in w.audit],
                     w.event_type,
-                    json.dumps(w.event_payload),
+                    _dumps(w.event_payload),
                     w.event_created_at,
                 )
                 if not written:
@@ -665,7 +672,7 @@ def _quote_row(q: NewQuote) -> tuple[object, ...]:
         q.agreement_id,
         q.transaction_id,
         q.customer_id,
-        json.dumps(q.debts),
+        _dumps(q.debts),
         q.total_minor,
         q.currency,
         q.due_date.isoformat(),
@@ -842,7 +849,7 @@ class SqliteChannelStore(ChannelStore):
     def _apply(
         self, conn: sqlite3.Connection, p: NewPayment, debt_refs: list[str], decide: Decide
     ) -> Outcome:
-        rows = conn.execute(_SQLITE_DEBT_STATES, (p.company_id, json.dumps(debt_refs)))
+        rows = conn.execute(_SQLITE_DEBT_STATES, (p.company_id, _dumps(debt_refs)))
         build = decide([DebtState(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows])
         if build is None:
             return Outcome.NOT_APPLICABLE
@@ -891,7 +898,7 @@ class SqliteChannelStore(ChannelStore):
         created = _sqlite_time(w.event_created_at)
         event = conn.execute(
             _SQLITE_INSERT_EVENT,
-            (p.company_id, w.event_type, json.dumps(w.event_payload), created),
+            (p.company_id, w.event_type, _dumps(w.event_payload), created),
         ).fetchone()
         conn.execute(_SQLITE_INSERT_DELIVERIES, (p.company_id, event[0], created))
         return Outcome.APPLIED
