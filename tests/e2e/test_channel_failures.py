@@ -32,7 +32,7 @@ def test_internal_failures(
 ) -> None:
     quote = bank.quote(JUANA_RUT, shape)
     monkeypatch.setattr(collections_online.OnlineChannel, "quote", _async_boom)
-    monkeypatch.setattr(collections_online, "notify_payment", _boom)
+    monkeypatch.setattr(collections_online.OnlineChannel, "notify", _async_boom)
     response = bank.query(JUANA_RUT, shape)
     assert (response.status_code, response.json()) == (200, INTERNAL)
     assert response.headers["content-type"] == "application/json"

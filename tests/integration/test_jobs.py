@@ -107,3 +107,22 @@ def test_runner_survives_a_failing_pass(engine: Engine, db_url: str, clock: Froz
     finally:
         runner.stop()
     assert not runner.running
+
+
+def test_checkpoint_job_copies_the_log_into_the_database(
+    engine: Engine, db_url: str, uow: UnitOfWork, company: Company, clock: FrozenClock
+) -> None:
+    from recaudo.jobs.checkpoint import checkpoint
+
+    container = Container(Settings(database_url=db_url), engine, clock=clock)
+    customer = add_customer(uow, company, "12.345.678-5", "Ana Rojas", clock)
+    add_debt(uow, company, customer, "F-1", "1000", date(2026, 1, 10), clock)
+    copied = checkpoint(container)
+    if engine.dialect.name != "sqlite":
+        assert copied == 0
+        return
+    assert copied > 0
+    with engine.connect() as conn:  # nothing left to copy: the log was fully checkpointed
+        busy, log, done = conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()
+        autocheckpoint = conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar()
+    assert (busy, log == done, autocheckpoint) == (0, True, 10_000)

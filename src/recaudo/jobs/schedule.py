@@ -5,9 +5,16 @@ Each feature keeps its job in its own module here and adds it to `PERIODIC_JOBS`
 
 from __future__ import annotations
 
+from recaudo.jobs.checkpoint import CHECKPOINT_JOB
 from recaudo.jobs.delivery import DELIVERY_JOB, RETENTION_JOB
 from recaudo.jobs.exchange import EXCHANGE_JOB
 from recaudo.jobs.runner import PeriodicJob
 from recaudo.jobs.settlement import SETTLEMENT_JOB
 
-PERIODIC_JOBS: tuple[PeriodicJob, ...] = (EXCHANGE_JOB, SETTLEMENT_JOB, DELIVERY_JOB, RETENTION_JOB)
+PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
+    CHECKPOINT_JOB,
+    EXCHANGE_JOB,
+    SETTLEMENT_JOB,
+    DELIVERY_JOB,
+    RETENTION_JOB,
+)

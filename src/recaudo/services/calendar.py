@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Mapping
 from datetime import date, datetime, time
+from types import MappingProxyType
 from zoneinfo import ZoneInfo
 
 import holidays
@@ -25,11 +28,13 @@ _CATEGORIES: dict[str, tuple[str, ...]] = {
 }
 
 
-def national_holidays(country: str, years: range) -> dict[date, str]:
+@functools.lru_cache(maxsize=256)
+def national_holidays(country: str, years: range) -> Mapping[date, str]:
+    """The country's holidays in `years` (read-only; cached: building them costs ~2 ms)."""
     found = holidays.country_holidays(
         country, years=years, categories=_CATEGORIES.get(country, ("public",))
     )
-    return {day: str(name) for day, name in found.items()}
+    return MappingProxyType({day: str(name) for day, name in found.items()})
 
 
 def business_calendar(uow: UnitOfWork, company: Company, around: date) -> BusinessCalendar:

@@ -20,6 +20,7 @@ import hashlib
 import os
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -30,12 +31,22 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 
-from recaudo.adapters.db.channel_store import NewQuote, channel_store
+from recaudo.adapters.db.channel_store import (
+    DebtState,
+    Decide,
+    NewAudit,
+    NewPayment,
+    NewQuote,
+    Outcome,
+    PaymentWrites,
+    channel_store,
+)
 from recaudo.adapters.db.tables import ChannelAgreement, Company, Customer, Debt, Payment, Quote
 from recaudo.adapters.db.uow import UnitOfWork
 from recaudo.adapters.passthrough import PassthroughClient, PassthroughUnavailable
 from recaudo.domain import ids, money
-from recaudo.domain.debts import PAYABLE, DebtStatus
+from recaudo.domain.accounting_day import BusinessCalendar, accounting_date
+from recaudo.domain.debts import PAYABLE, DebtStatus, status_after_payment
 from recaudo.domain.errors import (
     Conflict,
     InvalidNationalId,
@@ -47,11 +58,12 @@ from recaudo.domain.errors import (
 from recaudo.domain.payments import PaymentMethod, PaymentStatus
 from recaudo.services import audit, channel_cache, incidents
 from recaudo.services.agreements import BANK, check_credentials, secret_prefix
-from recaudo.services.calendar import accounting_date_of
+from recaudo.services.calendar import accounting_date_of, national_holidays
 from recaudo.services.context import Actor, Clock, Role
 from recaudo.services.customers import CustomerData, register_customer
 from recaudo.services.exceptions import Reason, raise_exception
-from recaudo.services.payments import ApplyPayment, Settled, apply_payment
+from recaudo.services.outbox import PAYMENT_APPLIED
+from recaudo.services.payments import ApplyPayment, Settled, apply_payment, request_fingerprint
 
 MAX_DEBTS_PER_PAYMENT = 5
 # How long a process trusts an agreement it looked up (see `channel_cache`).
@@ -88,6 +100,11 @@ class Caller:
     unavailable_reason: str | None
     passthrough_url: str | None = None
     passthrough_timeout_ms: int = 3000
+    # The company's, for the notification's hot path (no company read per request).
+    company_slug: str = ""
+    country: str = "CL"
+    currency: str = "CLP"
+    timezone: str = "America/Santiago"
 
     @property
     def actor(self) -> Actor:
@@ -125,6 +142,10 @@ def find_agreement(
             ChannelAgreement.passthrough_timeout_ms,
             Company.available,
             Company.unavailable_reason,
+            Company.slug,
+            Company.country,
+            Company.currency,
+            Company.timezone,
         )
         .join(Company, Company.id == ChannelAgreement.company_id)
         .where(Company.slug == company_slug, ChannelAgreement.bank == BANK)
@@ -151,6 +172,10 @@ def find_agreement(
         unavailable_reason=row.unavailable_reason,
         passthrough_url=row.passthrough_url,
         passthrough_timeout_ms=row.passthrough_timeout_ms,
+        company_slug=row.slug,
+        country=row.country,
+        currency=row.currency,
+        timezone=row.timezone,
     )
     return AgreementLookup(
         row.errors_as_http_200, caller, row.secret_hash, row.ip_allowlist, row.allow_query_token
@@ -388,8 +413,204 @@ class OnlineChannel:
             currency=currency,
         )
 
+    async def notify(self, caller: Caller, note: Notification) -> None:
+        """Record the payment of `note` once (see `notify_payment`), the short way if it can.
+
+        The bank's normal flow is a payment of exactly what its quote offered, for the
+        quoted customer, whose debts still owe exactly that: the short way applies it in
+        one transaction on the event loop (`ChannelStore.apply_payment`), writing the rows
+        `apply_payment` would write (a test compares both row by row). Anything else, a
+        replay, a changed debt, another amount, no quote, goes to `notify_payment` in a
+        thread, which decides every case and raises the exceptions.
+        """
+        plan = await self._quick_plan(caller, note)
+        if plan is not None:
+            payment, refs, decide = plan
+            outcome = await self.store.apply_payment(payment, refs, decide)
+            if outcome is Outcome.APPLIED:
+                return
+        await asyncio.to_thread(
+            notify_payment, UnitOfWork(self.engine), caller, note, clock=self.clock
+        )
+
+    async def _quick_plan(
+        self, caller: Caller, note: Notification
+    ) -> tuple[NewPayment, list[str], Decide] | None:
+        transaction_id = note.transaction_id.strip()
+        currency = caller.currency
+        if not transaction_id or len(transaction_id) > 40:
+            return None  # the general path words the error
+        try:
+            amount_minor = money.to_minor(money.parse_amount(note.total, currency), currency)
+            candidates = rut_candidates(note.raw_rut)
+        except RecaudoError:
+            return None
+        zone = ZoneInfo(caller.timezone)
+        paid_at = note.paid_at_local.replace(tzinfo=zone).astimezone(UTC)
+        local = paid_at.astimezone(zone)
+        years = range(local.year - 1, local.year + 2)
+        facts = await self.store.notification_facts(
+            caller.company_id,
+            BANK,
+            transaction_id,
+            candidates,
+            date(years.start, 1, 1),
+            date(years.stop, 1, 1),
+        )
+        customer = facts.customer
+        if (
+            facts.payment_exists
+            or facts.quote_customer_id is None
+            or customer is None
+            or customer[0] != facts.quote_customer_id
+            or facts.quote_total_minor != amount_minor
+            or facts.quote_currency != currency
+            or amount_minor <= 0
+        ):
+            return None
+        calendar = BusinessCalendar.of(
+            [*national_holidays(caller.country, years), *facts.company_holidays]
+        )
+        accounting = accounting_date(
+            local.replace(tzinfo=None), caller.cutoff, calendar.is_business_day
+        )
+        refs = facts.quote_debts
+        method = _METHODS.get(caller.channel, PaymentMethod.OTHER)
+        actor = caller.actor.label
+        clock = self.clock
+        now = clock()
+        payment = NewPayment(
+            company_id=caller.company_id,
+            customer_id=customer[0],
+            channel=BANK,
+            method=method.value,
+            external_id=transaction_id,
+            request_fingerprint=request_fingerprint(customer[0], amount_minor, method, tuple(refs)),
+            amount_minor=amount_minor,
+            currency=currency,
+            paid_at=paid_at,
+            status=PaymentStatus.APPLIED.value,
+            recorded_by=actor,
+            created_at=now,
+            agreement_id=caller.agreement_id,
+            accounting_date=accounting,
+        )
+
+        def decide(debts: list[DebtState]) -> Callable[[int], PaymentWrites] | None:
+            by_ref = {d.external_id: d for d in debts}
+            if len(by_ref) != len(refs) or set(by_ref) != set(refs):
+                return None
+            ordered = [by_ref[ref] for ref in refs]  # the quote's order, as the general path
+            if any(
+                d.customer_id != payment.customer_id
+                or DebtStatus(d.status) not in PAYABLE
+                or d.amount_minor <= d.paid_minor
+                for d in ordered
+            ):
+                return None
+            if sum(d.amount_minor - d.paid_minor for d in ordered) != amount_minor:
+                return None
+
+            def writes(payment_id: int) -> PaymentWrites:
+                return _quick_writes(caller, customer, payment, payment_id, ordered, clock)
+
+            return writes
+
+        return payment, refs, decide
+
     async def close(self) -> None:
         await self.store.close()
+
+
+def _quick_writes(
+    caller: Caller,
+    customer: tuple[int, str, str, str],
+    payment: NewPayment,
+    payment_id: int,
+    debts: list[DebtState],
+    clock: Clock,
+) -> PaymentWrites:
+    """The rows `apply_payment` writes for a payment that pays `debts` in full, no credit.
+
+    Same rows, same order, same audit and event content (see the equivalence test).
+    """
+    currency = payment.currency
+    actor = payment.recorded_by
+
+    def shown(minor: int) -> str:
+        return str(money.from_minor(minor, currency))
+
+    audit_rows: list[NewAudit] = []
+    statuses: list[tuple[int, str]] = []
+    for debt in debts:
+        current = DebtStatus(debt.status)
+        new = status_after_payment(debt.amount_minor, debt.amount_minor, current)
+        if new is not current:
+            audit_rows.append(
+                NewAudit(
+                    company_id=caller.company_id,
+                    occurred_at=clock(),
+                    actor=actor,
+                    action="debt.status_changed",
+                    entity_type="debt",
+                    entity_id=str(debt.id),
+                    before={"status": debt.status},
+                    after={"status": new.value, "payment_id": payment_id},
+                )
+            )
+            statuses.append((debt.id, new.value))
+    updated_at = clock()
+    allocations = [(d.id, d.amount_minor - d.paid_minor) for d in debts]
+    lines = [(d.external_id, shown(a)) for d, (_, a) in zip(debts, allocations, strict=True)]
+    audit_rows.append(
+        NewAudit(
+            company_id=caller.company_id,
+            occurred_at=clock(),
+            actor=actor,
+            action="payment.applied",
+            entity_type="payment",
+            entity_id=str(payment_id),
+            before=None,
+            after={
+                "amount": shown(payment.amount_minor),
+                "currency": currency,
+                "status": payment.status,
+                "allocations": dict(lines),
+                "credit": shown(0),
+            },
+        )
+    )
+    id_type = ids.IdType(customer[3])
+    payload = {
+        "payment_id": payment_id,
+        "company": caller.company_slug,
+        "customer": {
+            "id_type": customer[3],
+            "national_id": customer[2],
+            "national_id_formatted": ids.format_national_id(id_type, customer[2]),
+            "name": customer[1],
+        },
+        "amount": shown(payment.amount_minor),
+        "currency": currency,
+        "channel": payment.channel,
+        "method": payment.method,
+        "external_id": payment.external_id,
+        "status": payment.status,
+        "paid_at": payment.paid_at.isoformat(),
+        "allocations": [{"debt_id": ref, "amount": amount} for ref, amount in lines],
+        "credit": shown(0),
+        "exception_reason": None,
+        "reversal_reason": None,
+    }
+    return PaymentWrites(
+        allocations=allocations,
+        debt_status=statuses,
+        debts_updated_at=updated_at,
+        audit=audit_rows,
+        event_type=PAYMENT_APPLIED,
+        event_payload=payload,
+        event_created_at=clock(),
+    )
 
 
 def _time_ordered_id(now: datetime) -> str:

@@ -83,9 +83,14 @@ class Applied:
 
 
 def _fingerprint(cmd: ApplyPayment, amount_minor: int) -> str:
-    body = json.dumps(
-        [cmd.customer_id, amount_minor, cmd.method.value, list(cmd.debts)], separators=(",", ":")
-    )
+    return request_fingerprint(cmd.customer_id, amount_minor, cmd.method, cmd.debts)
+
+
+def request_fingerprint(
+    customer_id: int, amount_minor: int, method: PaymentMethod, debts: tuple[str, ...]
+) -> str:
+    """What identifies a payment request's content: a replay must carry the same."""
+    body = json.dumps([customer_id, amount_minor, method.value, list(debts)], separators=(",", ":"))
     return hashlib.sha256(body.encode()).hexdigest()
 
 

@@ -170,13 +170,7 @@ class BancoEstadoChannel:
             if body is None:
                 raise contract.BadRequest("body too large")
             note = contract.parse_notification(body)
-            await run_in_threadpool(
-                online.notify_payment,
-                self.container.uow(),
-                caller,
-                note,
-                clock=self.container.clock,
-            )
+            await self.container.online.notify(caller, note)
             code = contract.NotifyCode.OK
         except contract.BadRequest:
             code = contract.NotifyCode.INVALID_REQUEST
