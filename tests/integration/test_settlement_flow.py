@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -32,7 +33,7 @@ OPERATOR = Actor("test:operator", Role.OPERATOR)
 
 @pytest.fixture
 def settings(db_url: str, tmp_path: Path) -> Settings:
-    return Settings(_env_file=None, database_url=db_url, data_dir=tmp_path / "data")  # type: ignore[call-arg]
+    return Settings(_env_file=None, database_url=db_url, data_dir=tmp_path / "data")
 
 
 def quote_and_notify(
@@ -251,6 +252,6 @@ def test_an_asobancaria_file_of_one_debt_payments_reconciles(
     with uow:
         items = list(reconciliation.iter_items(uow, company.id, view.id))
     assert [(i.kind, i.reference, i.bank_amount, i.detail) for i in items] == [
-        ("matched", "1001", 15000, "reference, amount and date"),
-        ("matched", "2001", 45990, "reference, amount and date"),
+        ("matched", "1001", Decimal(15000), "reference, amount and date"),
+        ("matched", "2001", Decimal(45990), "reference, amount and date"),
     ]
