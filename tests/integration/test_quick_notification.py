@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 import pytest
 from sqlalchemy import select
 
+from recaudo.adapters.db.channel_store import PostgresChannelStore
 from recaudo.adapters.db.tables import (
     Allocation,
     AuditEvent,
@@ -288,3 +289,35 @@ def test_anything_else_takes_the_general_path(
             )
         ).all()
     assert [tuple(p) for p in payments] == [("applied", reason)]  # money applied, flagged
+
+
+@pytest.mark.postgres_only
+def test_payments_wait_for_the_wal_flush_even_where_quotes_do_not(
+    uow: UnitOfWork,
+    company: Company,
+    caller: online.Caller,
+    channel: online.OnlineChannel,
+    clock: FrozenClock,
+) -> None:
+    """The channel's pool commits quote batches without waiting for the WAL flush; a
+    payment's transaction turns that back on for itself (the store refuses to commit a
+    payment otherwise, so applying one proves it)."""
+    twin(uow, company, ANA, "A", clock)
+    quoted = run(channel, channel.quote(caller, ANA))
+    store = channel.store
+    assert isinstance(store, PostgresChannelStore)
+    pool = run(channel, store._get_pool())
+
+    async def setting() -> str:
+        async with pool.acquire() as conn:
+            return str(await conn.fetchval("SHOW synchronous_commit"))
+
+    assert run(channel, setting()) == "off"
+    with pytest.MonkeyPatch.context() as patched:
+        patched.setattr(online, "notify_payment", _refuse)
+        run(channel, channel.notify(caller, note(quoted, ANA)))
+    with uow:
+        statuses = uow.session.scalars(
+            select(Payment.status).where(Payment.external_id == quoted.transaction_id)
+        ).all()
+    assert statuses == ["applied"]

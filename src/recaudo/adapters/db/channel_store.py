@@ -238,8 +238,8 @@ class ChannelStore(ABC):
     async def apply_payment(
         self, payment: NewPayment, debt_refs: Sequence[str], decide: Decide
     ) -> Outcome:
-        """In one transaction: lock the customer and the named debts, let `decide` look
-        at them, then write the payment and everything `decide` says; or nothing."""
+        """In one transaction: lock the named debts, let `decide` look at them, then write
+        the payment and everything `decide` says; or nothing."""
 
     @abstractmethod
     async def close(self) -> None: ...
@@ -373,7 +373,7 @@ WITH payment AS (
     FROM event, webhook_endpoints e
     WHERE e.company_id = $2 AND e.enabled ORDER BY e.id
 )
-SELECT count(*) FROM payment
+SELECT count(*), current_setting('synchronous_commit') FROM payment
 """
 
 
@@ -520,55 +520,67 @@ class PostgresChannelStore(ChannelStore):
         pool = await self._get_pool()
         p = payment
         try:
-            async with pool.acquire() as conn, conn.transaction():
-                # Only the debts are locked (in id order, as the general path does after
-                # its customer lock): a payment that names its debts needs nothing else,
-                # and never waiting for the customer while holding debts keeps the two
-                # paths free of deadlocks.
-                rows = await conn.fetch(_PG_LOCK_DEBTS, p.company_id, list(debt_refs))
-                paid = dict(await conn.fetch(_PG_PAID, [r[0] for r in rows]))
-                payment_id = paid.pop(0)
-                states = [DebtState(r[0], r[1], r[2], r[3], r[4], paid.get(r[0], 0)) for r in rows]
-                build = decide(states)
-                if build is None:
-                    raise _Rollback(Outcome.NOT_APPLICABLE)
-                w = build(payment_id)
-                written = await conn.fetchval(
-                    _PG_WRITE_PAYMENT,
-                    payment_id,
-                    p.company_id,
-                    p.customer_id,
-                    p.channel,
-                    p.method,
-                    p.external_id,
-                    p.request_fingerprint,
-                    p.amount_minor,
-                    p.currency,
-                    p.paid_at,
-                    p.status,
-                    p.recorded_by,
-                    p.created_at,
-                    p.agreement_id,
-                    p.accounting_date,
-                    [d for d, _ in w.allocations],
-                    [a for _, a in w.allocations],
-                    [d for d, _ in w.debt_status],
-                    [s for _, s in w.debt_status],
-                    w.debts_updated_at,
-                    [a.company_id for a in w.audit],
-                    [a.occurred_at for a in w.audit],
-                    [a.actor for a in w.audit],
-                    [a.action for a in w.audit],
-                    [a.entity_type for a in w.audit],
-                    [a.entity_id for a in w.audit],
-                    [_json_text(a.before) for a in w.audit],
-                    [_json_text(a.after) for a in w.audit],
-                    w.event_type,
-                    _dumps(w.event_payload),
-                    w.event_created_at,
-                )
-                if not written:
-                    raise _Rollback(Outcome.DUPLICATE)
+            async with pool.acquire() as conn:
+                # BEGIN and the payment's durability in one round trip: this pool commits
+                # quote batches without waiting for the WAL flush; a payment waits for it.
+                await conn.execute("BEGIN; SET LOCAL synchronous_commit TO on")
+                try:
+                    # Only the debts are locked (in id order, as the general path does after
+                    # its customer lock): a payment that names its debts needs nothing else,
+                    # and never waiting for the customer while holding debts keeps the two
+                    # paths free of deadlocks.
+                    rows = await conn.fetch(_PG_LOCK_DEBTS, p.company_id, list(debt_refs))
+                    paid = dict(await conn.fetch(_PG_PAID, [r[0] for r in rows]))
+                    payment_id = paid.pop(0)
+                    states = [
+                        DebtState(r[0], r[1], r[2], r[3], r[4], paid.get(r[0], 0)) for r in rows
+                    ]
+                    build = decide(states)
+                    if build is None:
+                        raise _Rollback(Outcome.NOT_APPLICABLE)
+                    w = build(payment_id)
+                    written, durability = await conn.fetchrow(
+                        _PG_WRITE_PAYMENT,
+                        payment_id,
+                        p.company_id,
+                        p.customer_id,
+                        p.channel,
+                        p.method,
+                        p.external_id,
+                        p.request_fingerprint,
+                        p.amount_minor,
+                        p.currency,
+                        p.paid_at,
+                        p.status,
+                        p.recorded_by,
+                        p.created_at,
+                        p.agreement_id,
+                        p.accounting_date,
+                        [d for d, _ in w.allocations],
+                        [a for _, a in w.allocations],
+                        [d for d, _ in w.debt_status],
+                        [s for _, s in w.debt_status],
+                        w.debts_updated_at,
+                        [a.company_id for a in w.audit],
+                        [a.occurred_at for a in w.audit],
+                        [a.actor for a in w.audit],
+                        [a.action for a in w.audit],
+                        [a.entity_type for a in w.audit],
+                        [a.entity_id for a in w.audit],
+                        [_json_text(a.before) for a in w.audit],
+                        [_json_text(a.after) for a in w.audit],
+                        w.event_type,
+                        _dumps(w.event_payload),
+                        w.event_created_at,
+                    )
+                    if not written:
+                        raise _Rollback(Outcome.DUPLICATE)
+                    if durability != "on":  # never acknowledge a payment before its flush
+                        raise RuntimeError("payment transaction without synchronous commit")
+                except BaseException:
+                    await conn.execute("ROLLBACK")
+                    raise
+                await conn.execute("COMMIT")
         except _Rollback as rollback:
             return rollback.outcome
         return Outcome.APPLIED
