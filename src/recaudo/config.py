@@ -32,6 +32,11 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     # File deliveries (SFTP, e-mail, local) give up (status `failed`) after this many attempts.
     delivery_max_attempts: int = 10
+    # Let SFTP and e-mail delivery targets reach loopback and private (RFC 1918, fc00::/7)
+    # addresses: a self-hosted single-company install with an internal SFTP server or mail
+    # relay. Keep it off when several companies share the install. Link-local (cloud
+    # metadata) stays refused.
+    delivery_allow_private_targets: bool = False
     # `recaudo serve` runs background jobs (webhook deliveries) in-process when true.
     jobs_enabled: bool = True
 

@@ -141,6 +141,8 @@ def serve(
             max_upload_bytes=MAX_UPLOAD_BYTES,
             # Test receivers and pass-through endpoints listen on 127.0.0.1.
             webhook_allow_private_targets=True,
+            # Test SFTP and SMTP servers too.
+            delivery_allow_private_targets=True,
         )
         container = Container(settings=settings, engine=make_engine(db_url), clock=clock)
         app = create_app(container)

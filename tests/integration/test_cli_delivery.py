@@ -26,7 +26,12 @@ DATA = "Ñuñoa;12345\r\nPeñalolén;67890\r\n".encode("latin-1")
 
 @pytest.fixture
 def env(db_url: str, tmp_path: Path) -> dict[str, str]:
-    return {"RECAUDO_DATABASE_URL": db_url, "RECAUDO_DATA_DIR": str(tmp_path / "data")}
+    return {
+        "RECAUDO_DATABASE_URL": db_url,
+        "RECAUDO_DATA_DIR": str(tmp_path / "data"),
+        # The test SFTP and SMTP servers listen on 127.0.0.1.
+        "RECAUDO_DELIVERY_ALLOW_PRIVATE_TARGETS": "true",
+    }
 
 
 def run(env: dict[str, str], *args: str, stdin: str | None = None) -> Result:

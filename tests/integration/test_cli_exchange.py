@@ -23,7 +23,11 @@ GOOD = b"rut,nombre,id_deuda,vencimiento,monto\n12.345.678-5,Ana Rojas,F-1,2026-
 
 
 def run(db_url: str, data_dir: Path, *args: str) -> Result:
-    env = {"RECAUDO_DATABASE_URL": db_url, "RECAUDO_DATA_DIR": str(data_dir)}
+    env = {
+        "RECAUDO_DATABASE_URL": db_url,
+        "RECAUDO_DATA_DIR": str(data_dir),
+        "RECAUDO_DELIVERY_ALLOW_PRIVATE_TARGETS": "true",  # test SFTP server on 127.0.0.1
+    }
     result = runner.invoke(app, list(args), env=env)
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception

@@ -47,7 +47,13 @@ T = TypeVar("T")
 
 @pytest.fixture
 def settings(db_url: str, tmp_path: Path) -> Settings:
-    return Settings(_env_file=None, database_url=db_url, data_dir=tmp_path / "data")  # type: ignore[call-arg]
+    # The test SFTP and SMTP servers listen on 127.0.0.1 (RECAUDO_DELIVERY_ALLOW_PRIVATE_TARGETS).
+    return Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        database_url=db_url,
+        data_dir=tmp_path / "data",
+        delivery_allow_private_targets=True,
+    )
 
 
 @pytest.fixture

@@ -66,7 +66,11 @@ BAD = (
 
 @pytest.fixture
 def settings(db_url: str, tmp_path: Path) -> Settings:
-    return Settings(database_url=db_url, data_dir=tmp_path / "data")
+    return Settings(
+        database_url=db_url,
+        data_dir=tmp_path / "data",
+        delivery_allow_private_targets=True,  # the test SFTP server is on 127.0.0.1
+    )
 
 
 @pytest.fixture

@@ -33,7 +33,12 @@ OPERATOR = Actor("test:operator", Role.OPERATOR)
 
 @pytest.fixture
 def settings(db_url: str, tmp_path: Path) -> Settings:
-    return Settings(_env_file=None, database_url=db_url, data_dir=tmp_path / "data")
+    return Settings(
+        _env_file=None,
+        database_url=db_url,
+        data_dir=tmp_path / "data",
+        delivery_allow_private_targets=True,  # the test SFTP server is on 127.0.0.1
+    )
 
 
 def quote_and_notify(

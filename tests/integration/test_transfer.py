@@ -38,7 +38,8 @@ def sftp_target(server: SftpServer, **overrides: object) -> TargetConfig:
     secret = overrides.pop("secret", server.password)
     settings.update(overrides)
     assert secret is None or isinstance(secret, str)
-    return TargetConfig("sftp", settings, secret)
+    # The test server is on 127.0.0.1: allowed like a self-hosted internal server.
+    return TargetConfig("sftp", settings, secret, allow_private=True)
 
 
 def test_sftp_write_arrives_byte_identical_and_lists_reads_moves_deletes(
@@ -176,7 +177,7 @@ def mail_target(server: SmtpServer, **overrides: object) -> TargetConfig:
     )
     settings.update(overrides)
     assert secret is None or isinstance(secret, str)
-    return TargetConfig("email", settings, secret)
+    return TargetConfig("email", settings, secret, allow_private=True)
 
 
 def test_mail_attachment_arrives_byte_identical_over_starttls(

@@ -23,7 +23,9 @@ A name is judged by every address it resolves to: one refused address refuses th
 attempts). The check at configuration time (:func:`check_url`) only helps the operator:
 DNS may answer differently later (DNS rebinding). What protects is the check at connect
 time: resolve once with :func:`allowed_addresses`, then connect to one of *those*
-addresses, never to the name again (``adapters.webhooks.HttpSender`` does so).
+addresses, never to the name again (``adapters.webhooks.HttpSender`` does so, and so do
+the SFTP and SMTP delivery targets in ``adapters.transfer``, with their own setting
+``delivery_allow_private_targets``; :func:`check_host` is their configuration-time check).
 """
 
 from __future__ import annotations
@@ -155,6 +157,15 @@ def check_url(url: str, *, allow_private: bool) -> None:
         return  # not a URL: the caller's syntax check reports it
     if not host:
         return
+    check_host(host, port, allow_private=allow_private)
+
+
+def check_host(host: str, port: int, *, allow_private: bool) -> None:
+    """Refuse a host (name or IP address) that is, or now resolves to, a refused address:
+    :func:`check_url` for a bare host and port (SFTP and SMTP delivery targets).
+
+    A name that does not resolve now is let through, as by :func:`check_url`.
+    """
     name = host.rstrip(".")
     if ip_literal(host) is None and (name == "localhost" or name.endswith(".localhost")):
         # Always loopback (RFC 6761), whatever a resolver says.

@@ -13,6 +13,14 @@ Three kinds of target (`TargetConfig.kind`):
   recipients, cafile (optional CA bundle to trust, e.g. a private CA), timeout_s (30).
   The secret is the SMTP password.
 
+SFTP and SMTP hosts pass the network guard (`adapters.netguard`, the webhooks' policy):
+each connection resolves the host once, refuses it when any address is link-local (cloud
+metadata), multicast, unspecified, ... or, unless `TargetConfig.allow_private` (setting
+``delivery_allow_private_targets``), loopback or private, then connects to one of the
+checked addresses, never to the name again (no DNS rebinding). The server is still
+verified under the configured name: SFTP against the configured host key, SMTP's TLS
+certificate against the host name (not the address).
+
 asyncssh is asynchronous; `open_directory` runs it on a private event loop in a thread of
 its own, so callers (the job runner, the CLI, FastAPI's worker threads) use a plain
 synchronous API whether or not their own thread runs an event loop.
@@ -47,6 +55,8 @@ from typing import Any, Protocol, TypeVar
 
 import asyncssh
 
+from recaudo.adapters import netguard
+
 KINDS = ("sftp", "email", "local")
 DEFAULT_TIMEOUT_S = 30.0
 # SFTP reads and writes go in chunks, each bounded by the target's timeout.
@@ -65,9 +75,14 @@ class TargetConfig:
     kind: str
     settings: Mapping[str, Any]
     secret: str | None = field(default=None, repr=False)
+    # Loopback and private addresses allowed (setting `delivery_allow_private_targets`).
+    allow_private: bool = False
 
     def __repr__(self) -> str:  # never print the secret, even in a traceback
-        return f"TargetConfig(kind={self.kind!r}, settings={dict(self.settings)!r})"
+        return (
+            f"TargetConfig(kind={self.kind!r}, settings={dict(self.settings)!r}, "
+            f"allow_private={self.allow_private!r})"
+        )
 
     def setting(self, name: str, default: Any = None) -> Any:
         value = self.settings.get(name, default)
@@ -138,6 +153,21 @@ def _temp_name(name: str) -> str:
 
 def _is_temp(name: str) -> bool:
     return name.startswith(".") and name.endswith(".part")
+
+
+def checked_addresses(
+    target: TargetConfig, host: str, port: int, what: str
+) -> list[netguard.IPAddress]:
+    """Resolve `host` once and check every address (`adapters.netguard`); connect only to
+    those. `what` starts the error message (``connecting to sftp://...``)."""
+    try:
+        return netguard.allowed_addresses(host, port, allow_private=target.allow_private)
+    except netguard.TargetRefused as exc:
+        raise TransferError(
+            f"{what} refused: {exc} (delivery targets must reach a public internet address)"
+        ) from None
+    except netguard.TargetUnresolved:
+        raise TransferError(f"{what} failed: unknown host") from None
 
 
 # --- local directories -------------------------------------------------------------------
@@ -458,13 +488,23 @@ def _sftp(target: TargetConfig) -> Iterator[SftpDirectory]:
     else:
         raise TransferError(f"unknown SFTP auth {auth!r} (password or key)")
 
+    addresses = checked_addresses(target, host, port, f"connecting to {where}")
     runner = _LoopThread()
     conn: asyncssh.SSHClientConnection | None = None
     sftp: asyncssh.SFTPClient | None = None
     try:
 
         async def connect() -> tuple[asyncssh.SSHClientConnection, asyncssh.SFTPClient]:
-            c = await asyncssh.connect(host, port, **options)
+            # To a checked address, never the name again; the host key is checked all the
+            # same (`known_hosts` trusts only the configured key, whatever the host).
+            for address in addresses[:-1]:  # the next one only when this one refuses
+                try:
+                    c = await asyncssh.connect(str(address), port, **options)
+                    break
+                except ConnectionRefusedError:
+                    continue
+            else:
+                c = await asyncssh.connect(str(addresses[-1]), port, **options)
             try:
                 return c, await c.start_sftp_client()
             except BaseException:
@@ -543,6 +583,32 @@ class _Step:
     name = "connecting"
 
 
+# smtplib connects in `_get_socket(host, ...)` and verifies TLS (SMTP_SSL and STARTTLS)
+# against `self._host`, the name given to the constructor. These connect to a checked
+# address instead while `_host` stays the configured name, so the certificate is still
+# verified against the name, not the address.
+class _PinnedSMTP(smtplib.SMTP):
+    def __init__(self, host: str, port: int, *, address: str, timeout: float) -> None:
+        self._address = address
+        super().__init__(host, port, timeout=timeout)
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        sock: socket.socket = super()._get_socket(self._address, port, timeout)  # type: ignore[misc]
+        return sock
+
+
+class _PinnedSMTPSSL(smtplib.SMTP_SSL):
+    def __init__(
+        self, host: str, port: int, *, address: str, timeout: float, context: ssl.SSLContext
+    ) -> None:
+        self._address = address
+        super().__init__(host, port, timeout=timeout, context=context)
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        sock: socket.socket = super()._get_socket(self._address, port, timeout)  # type: ignore[misc]
+        return sock
+
+
 @contextmanager
 def _smtp_session(target: TargetConfig) -> Iterator[tuple[smtplib.SMTP, _Step, str]]:
     """A logged-in SMTP session (TLS as the target says); errors become TransferError."""
@@ -565,13 +631,23 @@ def _smtp_session(target: TargetConfig) -> Iterator[tuple[smtplib.SMTP, _Step, s
     where = f"smtp://{host}:{port}"
     timeout = target.timeout_s
     step = _Step()
+    addresses = checked_addresses(target, host, port, f"{step.name} on {where}")
     try:
         context = ssl.create_default_context(cafile=target.setting("cafile"))
-        client: smtplib.SMTP
-        if security == "ssl":
-            client = smtplib.SMTP_SSL(host, port, timeout=timeout, context=context)
-        else:
-            client = smtplib.SMTP(host, port, timeout=timeout)
+        client: smtplib.SMTP | None = None
+        for n, address in enumerate(addresses, 1):
+            try:
+                if security == "ssl":
+                    client = _PinnedSMTPSSL(
+                        host, port, address=str(address), timeout=timeout, context=context
+                    )
+                else:
+                    client = _PinnedSMTP(host, port, address=str(address), timeout=timeout)
+                break
+            except ConnectionRefusedError:
+                if n == len(addresses):
+                    raise
+        assert client is not None
         with client:
             client.ehlo()
             if security == "starttls":

@@ -39,7 +39,7 @@ from typing import Any
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from sqlalchemy import Select, select
 
-from recaudo.adapters import transfer
+from recaudo.adapters import netguard, transfer
 from recaudo.adapters.db.tables import (
     ChannelAgreement,
     Company,
@@ -154,7 +154,12 @@ def target_config(row: DeliveryTarget, settings: Settings) -> transfer.TargetCon
     secret = (
         None if row.secret_encrypted is None else decrypt_secret(settings, row.secret_encrypted)
     )
-    return transfer.TargetConfig(row.kind, dict(row.settings or {}), secret)
+    return transfer.TargetConfig(
+        row.kind,
+        dict(row.settings or {}),
+        secret,
+        allow_private=settings.delivery_allow_private_targets,
+    )
 
 
 # --- targets -------------------------------------------------------------------------------
@@ -362,6 +367,24 @@ def validate_settings(kind: str, settings: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def check_host(kind: str, clean: Mapping[str, Any], *, allow_private: bool) -> None:
+    """Refuse an SFTP or SMTP host that is, or resolves to, an address Recaudo must not
+    connect to (loopback, private, link-local, ...: `adapters.netguard`, the webhooks'
+    policy); `allow_private` is the setting `delivery_allow_private_targets`. Every
+    connection checks the address again (`adapters.transfer`)."""
+    if kind not in ("sftp", "email"):
+        return
+    try:
+        netguard.check_host(str(clean["host"]), int(clean["port"]), allow_private=allow_private)
+    except netguard.TargetRefused as exc:
+        raise _invalid(
+            f"{exc}: SFTP and e-mail targets must reach a public internet address "
+            "(an internal server needs the operator's setting "
+            "RECAUDO_DELIVERY_ALLOW_PRIVATE_TARGETS)",
+            "host",
+        ) from None
+
+
 def _validate_secret(kind: str, settings: Mapping[str, Any], secret: str | None) -> None:
     needs = kind == "sftp" or (kind == "email" and settings.get("username"))
     if needs and not secret:
@@ -437,6 +460,7 @@ def create_target(
     clean = validate_settings(spec.kind, spec.settings)
     secret = spec.secret or None
     _validate_secret(spec.kind, clean, secret)
+    check_host(spec.kind, clean, allow_private=settings.delivery_allow_private_targets)
     retention = _validate_retention(spec.retention_days)
     with uow:
         if uow.session.get(Company, company_id) is None:
@@ -514,6 +538,13 @@ def update_target(
                 else:
                     merged[key] = value
         clean = validate_settings(target.kind, merged)
+        if (clean.get("host"), clean.get("port")) != (
+            before["settings"].get("host"),
+            before["settings"].get("port"),
+        ):
+            # Only a new host or port: a target refused since (the setting was turned off)
+            # can still be renamed or disabled; connecting to it is refused anyway.
+            check_host(target.kind, clean, allow_private=settings.delivery_allow_private_targets)
         if changes.secret is not None:
             secret = changes.secret or None
             target.secret_encrypted = None if secret is None else encrypt_secret(settings, secret)
