@@ -713,10 +713,12 @@ class SqliteChannelStore(ChannelStore):
         super().__init__()
         self.path = path
         self._conn: sqlite3.Connection | None = None
+        self._read: sqlite3.Connection | None = None
         self._work: list[tuple[Any, asyncio.Future[object]]] = []
         self._writing = False
 
     def _connection(self) -> sqlite3.Connection:
+        """The writer: never waits for the lock (the batch retries asynchronously)."""
         if self._conn is None:
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA busy_timeout=0")
@@ -725,6 +727,17 @@ class SqliteChannelStore(ChannelStore):
             conn.execute(f"PRAGMA wal_autocheckpoint={SQLITE_AUTOCHECKPOINT_PAGES}")
             self._conn = conn
         return self._conn
+
+    def _reader(self) -> sqlite3.Connection:
+        """The reader: WAL readers do not wait for writers, but may briefly for the rare
+        exclusive operations (a migration, a log recovery), so it gets a short timeout
+        instead of failing the request at once."""
+        if self._read is None:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA busy_timeout=1000")
+            conn.execute("PRAGMA query_only=ON")
+            self._read = conn
+        return self._read
 
     async def _write_quotes(self, quotes: list[NewQuote]) -> None:
         for quote in quotes:  # not used: quotes go through `_submit` with the payments
@@ -737,7 +750,7 @@ class SqliteChannelStore(ChannelStore):
         limit: int,
         only: Sequence[str] | None = None,
     ) -> CustomerDebts | None:
-        conn = self._connection()
+        conn = self._reader()
         # Autocommit mode: each statement reads its own snapshot; the two together
         # are as consistent as the ORM path's (which also reads in two statements).
         first, second = candidates[0], candidates[-1]
@@ -767,7 +780,7 @@ class SqliteChannelStore(ChannelStore):
         holidays_from: date,
         holidays_to: date,
     ) -> NotificationFacts:
-        conn = self._connection()
+        conn = self._reader()
         facts = conn.execute(_SQLITE_FACTS, (company_id, channel, transaction_id)).fetchone()
         customers: list[tuple[Any, ...]] = []
         if candidates:
@@ -931,9 +944,10 @@ class SqliteChannelStore(ChannelStore):
             pause = min(pause * 1.5, 0.002)  # the other writer holds it for about 1 ms
 
     async def close(self) -> None:
-        if self._conn is not None:
-            conn, self._conn = self._conn, None
-            conn.close()
+        for conn in (self._conn, self._read):
+            if conn is not None:
+                conn.close()
+        self._conn = self._read = None
 
 
 def channel_store(engine: Engine) -> ChannelStore:
