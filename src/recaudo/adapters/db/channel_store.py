@@ -165,6 +165,7 @@ class ChannelStore(ABC):
     def __init__(self) -> None:
         self._pending: list[tuple[NewQuote, asyncio.Future[None]]] = []
         self._flushing = False
+        self._flusher: asyncio.Task[None] | None = None
 
     async def add_quote(self, quote: NewQuote) -> None:
         """Return once the quote is committed (with whatever else queued meanwhile)."""
@@ -172,7 +173,8 @@ class ChannelStore(ABC):
         self._pending.append((quote, future))
         if not self._flushing:
             self._flushing = True
-            asyncio.get_running_loop().create_task(self._flush())
+            # Kept: the loop holds only a weak reference to a task.
+            self._flusher = asyncio.get_running_loop().create_task(self._flush())
         await future
 
     async def _flush(self) -> None:
@@ -716,6 +718,7 @@ class SqliteChannelStore(ChannelStore):
         self._read: sqlite3.Connection | None = None
         self._work: list[tuple[Any, asyncio.Future[object]]] = []
         self._writing = False
+        self._writer: asyncio.Task[None] | None = None
 
     def _connection(self) -> sqlite3.Connection:
         """The writer: never waits for the lock (the batch retries asynchronously)."""
@@ -818,7 +821,8 @@ class SqliteChannelStore(ChannelStore):
         self._work.append((work, future))
         if not self._writing:
             self._writing = True
-            asyncio.get_running_loop().create_task(self._write_batches())
+            # Kept: the loop holds only a weak reference to a task.
+            self._writer = asyncio.get_running_loop().create_task(self._write_batches())
         return await future
 
     async def _write_batches(self) -> None:
