@@ -160,57 +160,9 @@ _QUOTE_COLUMNS = (
 class ChannelStore(ABC):
     """Finds a customer by compact RUT and their oldest-due debts; records quotes."""
 
-    gather_s = 0.0
-
-    def __init__(self) -> None:
-        self._pending: list[tuple[NewQuote, asyncio.Future[None]]] = []
-        self._flushing = False
-        self._flusher: asyncio.Task[None] | None = None
-
+    @abstractmethod
     async def add_quote(self, quote: NewQuote) -> None:
         """Return once the quote is committed (with whatever else queued meanwhile)."""
-        future = asyncio.get_running_loop().create_future()
-        self._pending.append((quote, future))
-        if not self._flushing:
-            self._flushing = True
-            # Kept: the loop holds only a weak reference to a task.
-            self._flusher = asyncio.get_running_loop().create_task(self._flush())
-        await future
-
-    async def _flush(self) -> None:
-        try:
-            await asyncio.sleep(0)  # let the requests already running queue their rows
-            if len(self._pending) > 1 and self.gather_s:
-                # Several at once means load: a moment more gathers a bigger batch, and
-                # each batch costs the database a commit (a WAL flush on PostgreSQL).
-                await asyncio.sleep(self.gather_s)
-            while self._pending:
-                batch, self._pending = self._pending, []
-                try:
-                    await self._write_quotes([quote for quote, _ in batch])
-                except Exception as error:
-                    if len(batch) == 1:
-                        batch[0][1].set_exception(error)
-                    else:  # one bad row must fail only its own request
-                        logger.warning("quote batch of %d failed; one by one", len(batch))
-                        await self._write_one_by_one(batch)
-                    continue
-                for _, future in batch:
-                    future.set_result(None)
-        finally:
-            self._flushing = False
-
-    async def _write_one_by_one(self, batch: list[tuple[NewQuote, asyncio.Future[None]]]) -> None:
-        for quote, future in batch:
-            try:
-                await self._write_quotes([quote])
-            except Exception as error:
-                future.set_exception(error)
-            else:
-                future.set_result(None)
-
-    @abstractmethod
-    async def _write_quotes(self, quotes: list[NewQuote]) -> None: ...
 
     @abstractmethod
     async def customer_debts(
@@ -245,6 +197,21 @@ class ChannelStore(ABC):
 
     @abstractmethod
     async def close(self) -> None: ...
+
+
+def _first_customer(rows: Sequence[Any], candidates: Sequence[str]) -> Any | None:
+    """The row (national id third) of the first candidate RUT that is a customer."""
+    by_rut = {row[2]: row for row in rows}
+    return next((by_rut[c] for c in candidates if c in by_rut), None)
+
+
+def _sqlite_customers(
+    conn: sqlite3.Connection, company_id: int, candidates: Sequence[str]
+) -> list[Any]:
+    if not candidates:
+        return []
+    first, last = candidates[0], candidates[-1]  # at most two readings of one RUT
+    return conn.execute(_SQLITE_CUSTOMERS, (company_id, first, last)).fetchall()
 
 
 def _pick(rows: Sequence[Any], candidates: Sequence[str]) -> tuple[Any, list[Any]] | None:
@@ -397,15 +364,59 @@ class _Rollback(Exception):
 class PostgresChannelStore(ChannelStore):
     """asyncpg, one pool per process and event loop (created on first use)."""
 
+    # Several quotes at once means load: a moment more gathers a bigger batch, and each
+    # batch costs the database a commit.
     gather_s = 0.001
 
     def __init__(self, dsn: str, *, max_size: int = 16) -> None:
-        super().__init__()
+        self._pending: list[tuple[NewQuote, asyncio.Future[None]]] = []
+        self._flushing = False
+        self._flusher: asyncio.Task[None] | None = None
         self.dsn = dsn
         self.max_size = max_size
         self._pool: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lock: asyncio.Lock | None = None
+
+    async def add_quote(self, quote: NewQuote) -> None:
+        """Return once the quote is committed (with whatever else queued meanwhile)."""
+        future = asyncio.get_running_loop().create_future()
+        self._pending.append((quote, future))
+        if not self._flushing:
+            self._flushing = True
+            # Kept: the loop holds only a weak reference to a task.
+            self._flusher = asyncio.get_running_loop().create_task(self._flush())
+        await future
+
+    async def _flush(self) -> None:
+        try:
+            await asyncio.sleep(0)  # let the requests already running queue their rows
+            if len(self._pending) > 1:
+                await asyncio.sleep(self.gather_s)
+            while self._pending:
+                batch, self._pending = self._pending, []
+                try:
+                    await self._write_quotes([quote for quote, _ in batch])
+                except Exception as error:
+                    if len(batch) == 1:
+                        batch[0][1].set_exception(error)
+                    else:  # one bad row must fail only its own request
+                        logger.warning("quote batch of %d failed; one by one", len(batch))
+                        await self._write_one_by_one(batch)
+                    continue
+                for _, future in batch:
+                    future.set_result(None)
+        finally:
+            self._flushing = False
+
+    async def _write_one_by_one(self, batch: list[tuple[NewQuote, asyncio.Future[None]]]) -> None:
+        for quote, future in batch:
+            try:
+                await self._write_quotes([quote])
+            except Exception as error:
+                future.set_exception(error)
+            else:
+                future.set_result(None)
 
     async def _get_pool(self) -> Any:
         loop = asyncio.get_running_loop()
@@ -593,8 +604,8 @@ class PostgresChannelStore(ChannelStore):
             await pool.close()
 
 
-_SQLITE_CUSTOMER = """
-SELECT id, name, national_id FROM customers
+_SQLITE_CUSTOMERS = """
+SELECT id, name, national_id, id_type FROM customers
 WHERE company_id = ? AND id_type = 'RUT' AND national_id IN (?, ?)
 """
 # The open amount is worked out in Python: filtering on it in SQL would evaluate the
@@ -622,10 +633,6 @@ FROM (SELECT 1) AS one
 LEFT JOIN quotes q ON q.company_id = ?1 AND q.transaction_id = ?3
 """
 _SQLITE_HOLIDAYS = "SELECT day FROM company_holidays WHERE company_id = ? AND day >= ? AND day < ?"
-_SQLITE_CUSTOMERS = """
-SELECT id, name, national_id, id_type FROM customers
-WHERE company_id = ? AND id_type = 'RUT' AND national_id IN (?, ?)
-"""
 _SQLITE_DEBT_STATES = f"""
 SELECT d.id, d.external_id, d.customer_id, d.status, d.amount_minor, COALESCE((
            SELECT sum(a.amount_minor) FROM allocations a
@@ -667,8 +674,7 @@ def _facts(
     candidates: Sequence[str],
     holidays: list[date],
 ) -> NotificationFacts:
-    by_rut = {c[2]: c for c in customers}
-    found = next((by_rut[c] for c in candidates if c in by_rut), None)
+    found = _first_customer(customers, candidates)
     return NotificationFacts(
         payment_exists=payment_exists,
         quote_customer_id=quote_customer_id,
@@ -712,7 +718,6 @@ class SqliteChannelStore(ChannelStore):
     """
 
     def __init__(self, path: str) -> None:
-        super().__init__()
         self.path = path
         self._conn: sqlite3.Connection | None = None
         self._read: sqlite3.Connection | None = None
@@ -742,10 +747,6 @@ class SqliteChannelStore(ChannelStore):
             self._read = conn
         return self._read
 
-    async def _write_quotes(self, quotes: list[NewQuote]) -> None:
-        for quote in quotes:  # not used: quotes go through `_submit` with the payments
-            await self._submit(quote)
-
     async def customer_debts(
         self,
         company_id: int,
@@ -756,12 +757,9 @@ class SqliteChannelStore(ChannelStore):
         conn = self._reader()
         # Autocommit mode: each statement reads its own snapshot; the two together
         # are as consistent as the ORM path's (which also reads in two statements).
-        first, second = candidates[0], candidates[-1]
-        rows = conn.execute(_SQLITE_CUSTOMER, (company_id, first, second)).fetchall()
-        picked = _pick([(*r, None) for r in rows], candidates)
-        if picked is None:
+        head = _first_customer(_sqlite_customers(conn, company_id, candidates), candidates)
+        if head is None:
             return None
-        head, _ = picked
         debts: list[OpenDebt] = []
         wanted = None if only is None else set(only)
         for external_id, due, currency, amount, paid in conn.execute(
@@ -785,10 +783,7 @@ class SqliteChannelStore(ChannelStore):
     ) -> NotificationFacts:
         conn = self._reader()
         facts = conn.execute(_SQLITE_FACTS, (company_id, channel, transaction_id)).fetchone()
-        customers: list[tuple[Any, ...]] = []
-        if candidates:
-            first, last = candidates[0], candidates[-1]
-            customers = conn.execute(_SQLITE_CUSTOMERS, (company_id, first, last)).fetchall()
+        customers = _sqlite_customers(conn, company_id, candidates)
         holidays = [
             date.fromisoformat(day)
             for (day,) in conn.execute(
