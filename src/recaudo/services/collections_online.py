@@ -62,8 +62,14 @@ from recaudo.services.calendar import accounting_date_of, national_holidays
 from recaudo.services.context import Actor, Clock, Role
 from recaudo.services.customers import CustomerData, register_customer
 from recaudo.services.exceptions import Reason, raise_exception
-from recaudo.services.outbox import PAYMENT_APPLIED
-from recaudo.services.payments import ApplyPayment, Settled, apply_payment, request_fingerprint
+from recaudo.services.outbox import PAYMENT_APPLIED, payment_document
+from recaudo.services.payments import (
+    ApplyPayment,
+    Settled,
+    applied_snapshot,
+    apply_payment,
+    request_fingerprint,
+)
 
 MAX_DEBTS_PER_PAYMENT = 5
 # How long a process trusts an agreement it looked up (see `channel_cache`).
@@ -534,12 +540,7 @@ def _quick_writes(
 
     Same rows, same order, same audit and event content (see the equivalence test).
     """
-    currency = payment.currency
     actor = payment.recorded_by
-
-    def shown(minor: int) -> str:
-        return str(money.from_minor(minor, currency))
-
     audit_rows: list[NewAudit] = []
     statuses: list[tuple[int, str]] = []
     for debt in debts:
@@ -561,7 +562,7 @@ def _quick_writes(
             statuses.append((debt.id, new.value))
     updated_at = clock()
     allocations = [(d.id, d.amount_minor - d.paid_minor) for d in debts]
-    lines = [(d.external_id, shown(a)) for d, (_, a) in zip(debts, allocations, strict=True)]
+    lines = [(d.external_id, a) for d, (_, a) in zip(debts, allocations, strict=True)]
     audit_rows.append(
         NewAudit(
             company_id=caller.company_id,
@@ -571,37 +572,27 @@ def _quick_writes(
             entity_type="payment",
             entity_id=str(payment_id),
             before=None,
-            after={
-                "amount": shown(payment.amount_minor),
-                "currency": currency,
-                "status": payment.status,
-                "allocations": dict(lines),
-                "credit": shown(0),
-            },
+            after=applied_snapshot(
+                payment.amount_minor, payment.currency, payment.status, lines, credit_minor=0
+            ),
         )
     )
-    id_type = ids.IdType(customer[3])
-    payload = {
-        "payment_id": payment_id,
-        "company": caller.company_slug,
-        "customer": {
-            "id_type": customer[3],
-            "national_id": customer[2],
-            "national_id_formatted": ids.format_national_id(id_type, customer[2]),
-            "name": customer[1],
-        },
-        "amount": shown(payment.amount_minor),
-        "currency": currency,
-        "channel": payment.channel,
-        "method": payment.method,
-        "external_id": payment.external_id,
-        "status": payment.status,
-        "paid_at": payment.paid_at.isoformat(),
-        "allocations": [{"debt_id": ref, "amount": amount} for ref, amount in lines],
-        "credit": shown(0),
-        "exception_reason": None,
-        "reversal_reason": None,
-    }
+    payload = payment_document(
+        payment_id=payment_id,
+        company_slug=caller.company_slug,
+        customer=(customer[3], customer[2], customer[1]),
+        amount_minor=payment.amount_minor,
+        currency=payment.currency,
+        channel=payment.channel,
+        method=payment.method,
+        external_id=payment.external_id,
+        status=payment.status,
+        paid_at=payment.paid_at,
+        allocations=lines,
+        credit_minor=0,
+        exception_reason=None,
+        reversal_reason=None,
+    )
     return PaymentWrites(
         allocations=allocations,
         debt_status=statuses,

@@ -8,6 +8,7 @@ change itself. Sending happens later, outside any business transaction
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -89,35 +90,73 @@ def payment_payload(uow: UnitOfWork, payment: Payment) -> dict[str, Any]:
             )
         )
     )
+    return payment_document(
+        payment_id=payment.id,
+        company_slug=company.slug,
+        customer=None
+        if customer is None
+        else (customer.id_type, customer.national_id, customer.name),
+        amount_minor=payment.amount_minor,
+        currency=currency,
+        channel=payment.channel,
+        method=payment.method,
+        external_id=payment.external_id,
+        status=payment.status,
+        paid_at=payment.paid_at,
+        allocations=[(debt_id, amount) for debt_id, amount in allocations],
+        credit_minor=credit,
+        exception_reason=payment.exception_reason,
+        reversal_reason=payment.reversal_reason,
+    )
+
+
+def payment_document(
+    *,
+    payment_id: int,
+    company_slug: str,
+    customer: tuple[str, str, str] | None,  # id type, national id, name
+    amount_minor: int,
+    currency: str,
+    channel: str,
+    method: str,
+    external_id: str,
+    status: str,
+    paid_at: datetime,
+    allocations: list[tuple[str, int]],  # (the company's debt id, minor units)
+    credit_minor: int,
+    exception_reason: str | None,
+    reversal_reason: str | None,
+) -> dict[str, Any]:
+    """The payment events' payload, from plain values (`payment_payload` reads them; the
+    bank channel's short way already has them)."""
+
+    def shown(minor: int) -> str:
+        return str(money.from_minor(minor, currency))
+
     return {
-        "payment_id": payment.id,
-        "company": company.slug,
+        "payment_id": payment_id,
+        "company": company_slug,
         "customer": None
         if customer is None
         else {
-            "id_type": customer.id_type,
-            "national_id": customer.national_id,
-            "national_id_formatted": ids.format_national_id(
-                ids.IdType(customer.id_type), customer.national_id
-            ),
-            "name": customer.name,
+            "id_type": customer[0],
+            "national_id": customer[1],
+            "national_id_formatted": ids.format_national_id(ids.IdType(customer[0]), customer[1]),
+            "name": customer[2],
         },
-        "amount": str(money.from_minor(payment.amount_minor, currency)),
+        "amount": shown(amount_minor),
         "currency": currency,
-        "channel": payment.channel,
-        "method": payment.method,
-        "external_id": payment.external_id,
-        "status": payment.status,
-        "paid_at": payment.paid_at.isoformat(),
-        "allocations": [
-            {"debt_id": debt_id, "amount": str(money.from_minor(amount, currency))}
-            for debt_id, amount in allocations
-        ],
-        "credit": str(money.from_minor(credit, currency)),
+        "channel": channel,
+        "method": method,
+        "external_id": external_id,
+        "status": status,
+        "paid_at": paid_at.isoformat(),
+        "allocations": [{"debt_id": ref, "amount": shown(amount)} for ref, amount in allocations],
+        "credit": shown(credit_minor),
         # Set when the money was applied but a person must look at it (a bank payment that
         # no longer matched its quote): the allocations above are still what happened.
-        "exception_reason": payment.exception_reason,
-        "reversal_reason": payment.reversal_reason,
+        "exception_reason": exception_reason,
+        "reversal_reason": reversal_reason,
     }
 
 

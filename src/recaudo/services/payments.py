@@ -368,16 +368,13 @@ def _allocate(
             )
         )
     uow.session.flush()
-    after = {
-        "amount": str(money.from_minor(payment.amount_minor, currency)),
-        "currency": currency,
-        "status": payment.status,
-        "allocations": {
-            by_id[line.debt_id].external_id: str(money.from_minor(line.amount, currency))
-            for line in plan.lines
-        },
-        "credit": str(money.from_minor(plan.credit, currency)),
-    }
+    after = applied_snapshot(
+        payment.amount_minor,
+        currency,
+        payment.status,
+        [(by_id[line.debt_id].external_id, line.amount) for line in plan.lines],
+        plan.credit,
+    )
     audit.record(
         uow,
         actor=actor,
@@ -389,6 +386,27 @@ def _allocate(
         after=after,
     )
     return plan.credit
+
+
+def applied_snapshot(
+    amount_minor: int,
+    currency: str,
+    status: str,
+    allocations: list[tuple[str, int]],
+    credit_minor: int,
+) -> dict[str, object]:
+    """The `payment.applied` audit row's `after`: amounts as shown, by the company's debt id."""
+
+    def shown(minor: int) -> str:
+        return str(money.from_minor(minor, currency))
+
+    return {
+        "amount": shown(amount_minor),
+        "currency": currency,
+        "status": status,
+        "allocations": {ref: shown(amount) for ref, amount in allocations},
+        "credit": shown(credit_minor),
+    }
 
 
 def _payment_snapshot(payment: Payment, company: Company) -> dict[str, object]:
