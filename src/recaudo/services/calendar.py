@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime, time
 from types import MappingProxyType
 from zoneinfo import ZoneInfo
@@ -37,9 +37,19 @@ def national_holidays(country: str, years: range) -> Mapping[date, str]:
     return MappingProxyType({day: str(name) for day, name in found.items()})
 
 
+def years_around(day: date) -> range:
+    """The years a calendar around `day` covers (enough to roll over a year end)."""
+    return range(day.year - 1, day.year + 2)
+
+
+def calendar_of(country: str, years: range, own: Iterable[date]) -> BusinessCalendar:
+    """The country's holidays in `years` plus the company's own days."""
+    return BusinessCalendar.of([*national_holidays(country, years), *own])
+
+
 def business_calendar(uow: UnitOfWork, company: Company, around: date) -> BusinessCalendar:
-    """The calendar for the years around `around` (enough to roll over a year end)."""
-    years = range(around.year - 1, around.year + 2)
+    """The calendar for the years around `around`."""
+    years = years_around(around)
     own = uow.session.scalars(
         select(CompanyHoliday.day).where(
             CompanyHoliday.company_id == company.id,
@@ -47,7 +57,7 @@ def business_calendar(uow: UnitOfWork, company: Company, around: date) -> Busine
             CompanyHoliday.day < date(years.stop, 1, 1),
         )
     )
-    return BusinessCalendar.of([*national_holidays(company.country, years), *own])
+    return calendar_of(company.country, years, own)
 
 
 def accounting_date_of(uow: UnitOfWork, company: Company, paid_at: datetime, cutoff: time) -> date:

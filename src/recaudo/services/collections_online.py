@@ -45,7 +45,7 @@ from recaudo.adapters.db.tables import ChannelAgreement, Company, Customer, Debt
 from recaudo.adapters.db.uow import UnitOfWork
 from recaudo.adapters.passthrough import PassthroughClient, PassthroughUnavailable
 from recaudo.domain import ids, money
-from recaudo.domain.accounting_day import BusinessCalendar, accounting_date
+from recaudo.domain.accounting_day import accounting_date
 from recaudo.domain.debts import PAYABLE, DebtStatus, status_after_payment
 from recaudo.domain.errors import (
     Conflict,
@@ -58,7 +58,7 @@ from recaudo.domain.errors import (
 from recaudo.domain.payments import PaymentMethod, PaymentStatus
 from recaudo.services import audit, channel_cache, incidents
 from recaudo.services.agreements import BANK, check_credentials, secret_prefix
-from recaudo.services.calendar import accounting_date_of, national_holidays
+from recaudo.services.calendar import accounting_date_of, calendar_of, years_around
 from recaudo.services.context import Actor, Clock, Role
 from recaudo.services.customers import CustomerData, register_customer
 from recaudo.services.exceptions import Reason, raise_exception
@@ -454,7 +454,7 @@ class OnlineChannel:
         zone = ZoneInfo(caller.timezone)
         paid_at = note.paid_at_local.replace(tzinfo=zone).astimezone(UTC)
         local = paid_at.astimezone(zone)
-        years = range(local.year - 1, local.year + 2)
+        years = years_around(local.date())
         facts = await self.store.notification_facts(
             caller.company_id,
             BANK,
@@ -474,9 +474,7 @@ class OnlineChannel:
             or amount_minor <= 0
         ):
             return None
-        calendar = BusinessCalendar.of(
-            [*national_holidays(caller.country, years), *facts.company_holidays]
-        )
+        calendar = calendar_of(caller.country, years, facts.company_holidays)
         accounting = accounting_date(
             local.replace(tzinfo=None), caller.cutoff, calendar.is_business_day
         )
