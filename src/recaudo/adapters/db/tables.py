@@ -588,3 +588,185 @@ class ExchangeFile(Base):
     storage_path: Mapped[str | None] = mapped_column(String(500))
     detail: Mapped[str | None] = mapped_column(Text)
     processed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# --- Recurring commitments and SEPA (issue 5; revision 0004) --------------------------
+
+
+class CreditorAccount(Base):
+    """One of the company's own bank accounts that SEPA files collect into or pay from."""
+
+    __tablename__ = "creditor_accounts"
+    __table_args__ = (UniqueConstraint("company_id", "iban"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"))
+    name: Mapped[str] = mapped_column(String(100))
+    iban: Mapped[str] = mapped_column(String(34))
+    bic: Mapped[str | None] = mapped_column(String(11))
+    creditor_identifier: Mapped[str] = mapped_column(String(35))  # SEPA AT-02
+    creditor_name: Mapped[str] = mapped_column(String(70))
+    pain008_version: Mapped[str] = mapped_column(String(20), server_default="pain.008.001.08")
+    pain001_version: Mapped[str] = mapped_column(String(20), server_default="pain.001.001.09")
+    include_bic: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    # TARGET2 business days the bank wants between submission and the charge date.
+    lead_days: Mapped[int] = mapped_column(Integer, server_default="1")
+    street: Mapped[str | None] = mapped_column(String(70))
+    town: Mapped[str | None] = mapped_column(String(35))
+    postcode: Mapped[str | None] = mapped_column(String(16))
+    country: Mapped[str | None] = mapped_column(String(2))
+    active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CommitmentSettings(Base):
+    """When a company's monthly generation runs and which month it generates."""
+
+    __tablename__ = "commitment_settings"
+
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"), primary_key=True)
+    generate_for: Mapped[str] = mapped_column(String(8), server_default="current")  # | next
+    run_day: Mapped[int] = mapped_column(Integer, server_default="1")
+    run_time: Mapped[time] = mapped_column(Time, server_default="00:30:00")  # company time
+    notify_email: Mapped[str | None] = mapped_column(String(254))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Commitment(Base):
+    """A payer's promise to pay (or the company's to pay) an amount once or every period."""
+
+    __tablename__ = "commitments"
+    __table_args__ = (Index("ix_commitments_company_active", "company_id", "active"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"))
+    payer_customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    beneficiary_customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
+    beneficiary_label: Mapped[str | None] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(16))  # fee | donation | in_kind | services
+    method: Mapped[str] = mapped_column(String(20))  # domain.commitments.Method
+    periodicity: Mapped[str] = mapped_column(String(12))  # domain.commitments.Periodicity
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    first_payment_on: Mapped[date] = mapped_column(Date)
+    ends_on: Mapped[date | None] = mapped_column(Date)  # inclusive
+    concept: Mapped[str] = mapped_column(String(140))
+    direction: Mapped[str] = mapped_column(String(8))  # income | expense
+    channel_label: Mapped[str | None] = mapped_column(String(50))
+    campaign_label: Mapped[str | None] = mapped_column(String(50))
+    iban: Mapped[str | None] = mapped_column(String(34))
+    bic: Mapped[str | None] = mapped_column(String(11))
+    # The current mandate (direct debit). Mandates point back at their commitment, so this
+    # side of the cycle is added after both tables exist.
+    mandate_id: Mapped[int | None] = mapped_column(ForeignKey("mandates.id", use_alter=True))
+    card_token: Mapped[str | None] = mapped_column(String(100))
+    card_expiry: Mapped[str | None] = mapped_column(String(7))  # YYYY-MM
+    responsible_email: Mapped[str | None] = mapped_column(String(254))
+    active: Mapped[bool] = mapped_column(Boolean)
+    ended_reason: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Mandate(Base):
+    """A SEPA direct-debit mandate: the debtor's authorisation, under a unique reference."""
+
+    __tablename__ = "mandates"
+    __table_args__ = (UniqueConstraint("company_id", "reference"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"))
+    commitment_id: Mapped[int] = mapped_column(ForeignKey("commitments.id"), index=True)
+    reference: Mapped[str] = mapped_column(String(35))
+    iban: Mapped[str] = mapped_column(String(34))
+    bic: Mapped[str | None] = mapped_column(String(11))
+    scheme: Mapped[str] = mapped_column(String(4), server_default="CORE")  # | B2B
+    signed_on: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(12))  # active | replaced | invalid
+    invalid_reason: Mapped[str | None] = mapped_column(String(200))
+    # FRST until a collection of it was sent and not returned as never collected.
+    first_collection_done: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Remittance(Base):
+    """A batch of commitment payments sent to the bank as one SEPA file (or card run)."""
+
+    __tablename__ = "remittances"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(16))  # direct_debit | transfer | card
+    state: Mapped[str] = mapped_column(String(12))  # open | generated | sent
+    charge_date: Mapped[date] = mapped_column(Date)
+    creditor_account_id: Mapped[int] = mapped_column(ForeignKey("creditor_accounts.id"))
+    message_id: Mapped[str | None] = mapped_column(String(35), unique=True)
+    file_version: Mapped[str | None] = mapped_column(String(20))
+    storage_path: Mapped[str | None] = mapped_column(String(500))
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    transaction_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    control_sum_minor: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    warnings: Mapped[list[Any] | None] = mapped_column(JSON)
+    generated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CommitmentPayment(Base):
+    """What a commitment generates each period (a "cobro"), not money received (Payment)."""
+
+    __tablename__ = "commitment_payments"
+    __table_args__ = (
+        # One payment per commitment and period, whatever is re-run: generation relies on it.
+        UniqueConstraint("commitment_id", "period_start"),
+        Index("ix_commitment_payments_company_status", "company_id", "status"),
+        Index("ix_commitment_payments_remittance", "remittance_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"))
+    commitment_id: Mapped[int] = mapped_column(ForeignKey("commitments.id"))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    period_start: Mapped[date] = mapped_column(Date)
+    due_on: Mapped[date] = mapped_column(Date)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    method: Mapped[str] = mapped_column(String(20))
+    iban: Mapped[str | None] = mapped_column(String(34))
+    bic: Mapped[str | None] = mapped_column(String(11))
+    mandate_id: Mapped[int | None] = mapped_column(ForeignKey("mandates.id"))
+    sequence_type: Mapped[str | None] = mapped_column(String(4))  # FRST | RCUR | OOFF | FNAL
+    status: Mapped[str] = mapped_column(String(16))  # domain.commitments.PaymentStatus
+    remittance_id: Mapped[int | None] = mapped_column(ForeignKey("remittances.id"))
+    end_to_end_id: Mapped[str] = mapped_column(String(35), unique=True)
+    return_reason_code: Mapped[str | None] = mapped_column(String(4))
+    return_reason: Mapped[str | None] = mapped_column(String(200))
+    refund_requested: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    gateway_reference: Mapped[str | None] = mapped_column(String(100))
+    gateway_message: Mapped[str | None] = mapped_column(String(200))
+    paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SepaReturnFile(Base):
+    """A bank's return or status file (pain.002, camt.054, camt.053), loaded once."""
+
+    __tablename__ = "sepa_return_files"
+    __table_args__ = (UniqueConstraint("company_id", "sha256"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"))
+    kind: Mapped[str] = mapped_column(String(12))
+    message_id: Mapped[str] = mapped_column(String(35))
+    sha256: Mapped[str] = mapped_column(String(64))
+    file_name: Mapped[str] = mapped_column(String(255))
+    remittance_id: Mapped[int | None] = mapped_column(ForeignKey("remittances.id"))
+    returned_count: Mapped[int] = mapped_column(Integer)
+    loaded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# --- Negotiation of late debts (issue 7; revisions 0005, 0006) ------------------------
