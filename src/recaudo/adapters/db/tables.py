@@ -770,3 +770,187 @@ class SepaReturnFile(Base):
 
 
 # --- Negotiation of late debts (issue 7; revisions 0005, 0006) ------------------------
+# Revision 0005: debt components, negotiations and their plans, viability policies and
+# their exceptions, payment-capacity profiles, per-company negotiation settings.
+
+
+class DebtComponent(Base):
+    """A debt's breakdown by concept (capital, current interest, late interest, ...).
+
+    `kind` is `balance` (what the debt is made of) or `written_off` (condoned by a
+    negotiation, which `negotiation_id` names). A debt without balance rows is all capital.
+    """
+
+    __tablename__ = "debt_components"
+    __table_args__ = (Index("ix_debt_components_debt", "debt_id", "kind"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"))
+    debt_id: Mapped[int] = mapped_column(ForeignKey("debts.id"))
+    concept: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(16))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    negotiation_id: Mapped[int | None] = mapped_column(ForeignKey("negotiations.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Negotiation(Base):
+    """A customer's negotiation: the strategy chosen, its offer and its state."""
+
+    __tablename__ = "negotiations"
+    __table_args__ = (
+        UniqueConstraint("company_id", "external_id"),
+        Index("ix_negotiations_company_state", "company_id", "state"),
+        Index("ix_negotiations_customer", "customer_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    # The caller's idempotency key (API `Idempotency-Key`, a contract's request id).
+    external_id: Mapped[str | None] = mapped_column(String(100))
+    strategy: Mapped[str] = mapped_column(String(8))
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSON)
+    offer: Mapped[dict[str, Any]] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(16))
+    adviser: Mapped[str | None] = mapped_column(String(100))
+    office: Mapped[str | None] = mapped_column(String(20))
+    channel: Mapped[str] = mapped_column(String(32))
+    mark_start: Mapped[date] = mapped_column(Date)
+    mark_end: Mapped[date] = mapped_column(Date)
+    currency: Mapped[str] = mapped_column(String(3))
+    negotiated_minor: Mapped[int] = mapped_column(BigInteger)
+    payment_today_minor: Mapped[int] = mapped_column(BigInteger)
+    installments_total_minor: Mapped[int] = mapped_column(BigInteger)
+    condoned_minor: Mapped[int] = mapped_column(BigInteger)
+    exceptions_used: Mapped[list[str]] = mapped_column(JSON)
+    break_reason: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    activated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class NegotiationDebt(Base):
+    """An original debt a negotiation covers, with what it owed when negotiated."""
+
+    __tablename__ = "negotiation_debts"
+    __table_args__ = (UniqueConstraint("negotiation_id", "debt_id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    negotiation_id: Mapped[int] = mapped_column(ForeignKey("negotiations.id"))
+    debt_id: Mapped[int] = mapped_column(ForeignKey("debts.id"), index=True)
+    open_minor: Mapped[int] = mapped_column(BigInteger)
+    overdue_minor: Mapped[int] = mapped_column(BigInteger)
+    days_past_due: Mapped[int] = mapped_column(Integer)
+
+
+class NegotiationInstallment(Base):
+    """A plan installment: an ordinary debt (any channel collects it) tied to its plan."""
+
+    __tablename__ = "negotiation_installments"
+    __table_args__ = (UniqueConstraint("negotiation_id", "number"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    negotiation_id: Mapped[int] = mapped_column(ForeignKey("negotiations.id"))
+    debt_id: Mapped[int] = mapped_column(ForeignKey("debts.id"), unique=True)
+    number: Mapped[int] = mapped_column(Integer)
+    due_date: Mapped[date] = mapped_column(Date)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    principal_minor: Mapped[int] = mapped_column(BigInteger)
+    interest_minor: Mapped[int] = mapped_column(BigInteger)
+
+
+class NegotiationCommitment(Base):
+    """A payment commitment: zero or more partial (`P`) then exactly one total (`T`)."""
+
+    __tablename__ = "negotiation_commitments"
+    __table_args__ = (UniqueConstraint("negotiation_id", "position"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    negotiation_id: Mapped[int] = mapped_column(ForeignKey("negotiations.id"))
+    position: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(1))
+    due_date: Mapped[date] = mapped_column(Date)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+
+
+class ViabilityPolicy(Base):
+    """One viability rule of a strategy, kept as data (rule-engine text, never eval/SQL).
+
+    The strategy is viable for an obligation when every active rule of it holds (or an
+    exception overrides it); a rule that fails gives its `cause` and `message`.
+    `parameters` are the strategy's offer parameters (term, rate, condonation ...).
+    """
+
+    __tablename__ = "viability_policies"
+    __table_args__ = (UniqueConstraint("company_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"))
+    name: Mapped[str] = mapped_column(String(100))
+    strategy: Mapped[str] = mapped_column(String(8))
+    rule: Mapped[str] = mapped_column(Text)
+    cause: Mapped[str] = mapped_column(String(100))
+    message: Mapped[str] = mapped_column(String(300))
+    exception_name: Mapped[str | None] = mapped_column(String(40))
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSON)
+    active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class PolicyException(Base):
+    """An exception to a viability rule, granted by an admin with a reason, for a customer."""
+
+    __tablename__ = "policy_exceptions"
+    __table_args__ = (Index("ix_policy_exceptions_customer", "company_id", "customer_id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    policy_id: Mapped[int] = mapped_column(ForeignKey("viability_policies.id"))
+    debt_id: Mapped[int | None] = mapped_column(ForeignKey("debts.id"))
+    reason: Mapped[str] = mapped_column(Text)
+    granted_by: Mapped[str] = mapped_column(String(100))
+    granted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    valid_until: Mapped[date] = mapped_column(Date)
+    negotiation_id: Mapped[int | None] = mapped_column(ForeignKey("negotiations.id"))
+
+
+class PaymentProfile(Base):
+    """What a customer declared about their means; the latest one is used."""
+
+    __tablename__ = "payment_profiles"
+    __table_args__ = (Index("ix_payment_profiles_customer", "company_id", "customer_id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    income_minor: Mapped[int] = mapped_column(BigInteger)
+    other_income_minor: Mapped[int] = mapped_column(BigInteger)
+    expenses_minor: Mapped[int] = mapped_column(BigInteger)
+    sales_minor: Mapped[int] = mapped_column(BigInteger)
+    operating_costs_minor: Mapped[int] = mapped_column(BigInteger)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON)
+    source: Mapped[str] = mapped_column(String(32))
+    declared_by: Mapped[str] = mapped_column(String(100))
+    declared_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class NegotiationSettings(Base):
+    """A company's negotiation settings (defaults apply while it has no row)."""
+
+    __tablename__ = "negotiation_settings"
+
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"), primary_key=True)
+    concept_labels: Mapped[dict[str, str]] = mapped_column(JSON)
+    break_after_days: Mapped[int] = mapped_column(Integer)
+    reinstate_on_break: Mapped[bool] = mapped_column(Boolean)
+    # Payment capacity ratio in basis points (3000 = 30 % of the net income).
+    capacity_ratio_bp: Mapped[int] = mapped_column(Integer)
+    updated_by: Mapped[str] = mapped_column(String(100))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
