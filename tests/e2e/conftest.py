@@ -26,7 +26,7 @@ from fastapi import FastAPI
 from recaudo.adapters.db.engine import make_engine
 from recaudo.adapters.db.tables import Company, Customer, Debt
 from recaudo.adapters.db.uow import UnitOfWork
-from recaudo.api import create_app
+from recaudo.api import access_log, create_app
 from recaudo.bootstrap import Container
 from recaudo.config import Settings
 from recaudo.logging import configure_logging
@@ -49,7 +49,7 @@ class Server:
         self.sock.bind(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
         # log_config=None: leave the process's logging alone (pytest and the tests own it).
-        config = uvicorn.Config(app, log_config=None, lifespan="off", access_log=True)
+        config = uvicorn.Config(app, log_config=None, lifespan="off", access_log=False)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(
             target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
@@ -181,14 +181,26 @@ def api(
     api.close()
 
 
+class LogCapture:
+    """What the server wrote to stderr; reading it first writes out the batched access log."""
+
+    def __init__(self, capsys: pytest.CaptureFixture[str]) -> None:
+        self.capsys = capsys
+
+    def readouterr(self) -> pytest.CaptureResult[str]:
+        access_log.flush_all()
+        return self.capsys.readouterr()
+
+
 @pytest.fixture
-def logs(capsys: pytest.CaptureFixture[str]) -> Iterator[pytest.CaptureFixture[str]]:
+def logs(capsys: pytest.CaptureFixture[str]) -> Iterator[LogCapture]:
     """Recaudo's own logging set-up (the one `recaudo serve` uses), writing to stderr."""
     root = logging.getLogger()
     level = root.level
     handler = configure_logging("DEBUG")
-    capsys.readouterr()
-    yield capsys
+    capture = LogCapture(capsys)
+    capture.readouterr()
+    yield capture
     root.removeHandler(handler)
     root.setLevel(level)
 

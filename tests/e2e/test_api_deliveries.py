@@ -6,12 +6,10 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-import pytest
-
 from recaudo.adapters.db.tables import SettlementFile
 from recaudo.services import agreements, deliveries, storage
 from recaudo.services.context import Actor
-from tests.e2e.conftest import ROOT_ACTOR, TIMESTAMP, Api, assert_problem
+from tests.e2e.conftest import ROOT_ACTOR, TIMESTAMP, Api, LogCapture, assert_problem
 from tests.integration.sftp_server import SftpServer, sftp_server  # noqa: F401
 
 DATA = "Ñuñoa;12345\r\n".encode("latin-1")
@@ -61,7 +59,7 @@ def add_settlement_file(api: Api, agreement_id: int, name: str) -> SettlementFil
 def test_targets_and_deliveries_over_http(
     api: Api,
     sftp_server: SftpServer,  # noqa: F811
-    logs: pytest.CaptureFixture[str],
+    logs: LogCapture,
 ) -> None:
     (sftp_server.root / "in").mkdir()
     agreement = agreements.create_agreement(

@@ -14,7 +14,7 @@ from recaudo.adapters.db.engine import make_engine
 from recaudo.api import create_app
 from recaudo.bootstrap import Container
 from recaudo.config import Settings
-from tests.e2e.conftest import MAX_UPLOAD_BYTES, Api, Server, assert_problem
+from tests.e2e.conftest import MAX_UPLOAD_BYTES, Api, LogCapture, Server, assert_problem
 
 
 @pytest.mark.parametrize(
@@ -241,9 +241,7 @@ def failing_server(
     return server
 
 
-def test_unexpected_error_is_a_bare_500(
-    failing_server: Server, logs: pytest.CaptureFixture[str]
-) -> None:
+def test_unexpected_error_is_a_bare_500(failing_server: Server, logs: LogCapture) -> None:
     with httpx.Client(base_url=failing_server.url) as client:
         response = client.get("/api/v1/explode")
     body = assert_problem(

@@ -4,14 +4,10 @@ from __future__ import annotations
 
 from datetime import date
 
-import pytest
-
-from tests.e2e.conftest import Api
+from tests.e2e.conftest import Api, LogCapture
 
 
-def test_access_and_error_logs_keep_personal_data_out(
-    api: Api, logs: pytest.CaptureFixture[str]
-) -> None:
+def test_access_and_error_logs_keep_personal_data_out(api: Api, logs: LogCapture) -> None:
     juan = api.customer(api.acme, "12.345.678-5", "Juan Pérez")
     api.debt(api.acme, juan, "B-1", "1000", date(2026, 1, 5))
     client = api.client()

@@ -14,6 +14,7 @@ from tests.e2e.bank import (  # noqa: F401 (the fixture)
     bank_fixture,
     paid_body,
 )
+from tests.e2e.conftest import LogCapture
 
 NOTIFY_INTERNAL = {"resultado": "Ha ocurrido un error", "codigo_resultado": 2003}
 
@@ -28,7 +29,7 @@ async def _async_boom(*args: Any, **kwargs: Any) -> NoReturn:
 
 @pytest.mark.parametrize("shape", ["bank", "canonical/"])
 def test_internal_failures(
-    bank: Bank, shape: str, monkeypatch: pytest.MonkeyPatch, logs: pytest.CaptureFixture[str]
+    bank: Bank, shape: str, monkeypatch: pytest.MonkeyPatch, logs: LogCapture
 ) -> None:
     quote = bank.quote(JUANA_RUT, shape)
     monkeypatch.setattr(collections_online.OnlineChannel, "quote", _async_boom)

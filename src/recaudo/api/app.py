@@ -10,6 +10,7 @@ from fastapi.responses import RedirectResponse
 from fastapi_offline import FastAPIOffline
 
 import recaudo
+from recaudo.api.access_log import AccessLog
 from recaudo.api.errors import ProblemGuard, install_error_handlers
 from recaudo.api.routers import (
     agreements,
@@ -114,6 +115,8 @@ def create_app(container: Container) -> FastAPI:
     app.openapi = openapi  # type: ignore[method-assign]
     # Added last so it wraps every route: the size limit and the last-resort 500.
     app.add_middleware(ProblemGuard, max_body_bytes=container.settings.max_upload_bytes)
-    # Outermost: the bank channel's URLs answer in the bank's JSON, never as problems.
+    # Around the routes: the bank channel's URLs answer in the bank's JSON, never as problems.
     app.add_middleware(ChannelRoutes, container=container)
+    # Outside everything: one access line per request, the bank's URLs included.
+    app.add_middleware(AccessLog)
     return app

@@ -656,6 +656,7 @@ def serve(
                     port=port,
                     log_config=None,
                     log_level=settings.log_level.lower(),
+                    access_log=False,  # the app writes its own (api/access_log.py)
                     server_header=False,
                 )
             return
@@ -670,6 +671,7 @@ def serve(
             port=port,
             log_config=None,
             log_level=settings.log_level.lower(),
+            access_log=False,
             server_header=False,
         )
 
