@@ -13,11 +13,13 @@ class DebtStatus(StrEnum):
     PAID = "paid"
     CANCELLED = "cancelled"
     WRITTEN_OFF = "written_off"
+    # Negotiated: the plan's installments (new debts) took its place (issue 7).
+    REPLACED = "replaced"
 
 
 PAYABLE = frozenset({DebtStatus.OPEN, DebtStatus.IN_PAYMENT})
 # States an import may never touch: their history belongs to the payments that closed them.
-SETTLED = frozenset({DebtStatus.PAID, DebtStatus.WRITTEN_OFF})
+SETTLED = frozenset({DebtStatus.PAID, DebtStatus.WRITTEN_OFF, DebtStatus.REPLACED})
 
 
 @dataclass(frozen=True, slots=True)

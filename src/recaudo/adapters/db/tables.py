@@ -933,8 +933,11 @@ class PaymentProfile(Base):
     income_minor: Mapped[int] = mapped_column(BigInteger)
     other_income_minor: Mapped[int] = mapped_column(BigInteger)
     expenses_minor: Mapped[int] = mapped_column(BigInteger)
-    sales_minor: Mapped[int] = mapped_column(BigInteger)
-    operating_costs_minor: Mapped[int] = mapped_column(BigInteger)
+    self_employed: Mapped[bool] = mapped_column(Boolean)
+    sales_minor: Mapped[int | None] = mapped_column(BigInteger)
+    operating_costs_minor: Mapped[int | None] = mapped_column(BigInteger)
+    # A lump sum available today (the contract's `delinqAging.amt`), when declared.
+    cash_today_minor: Mapped[int | None] = mapped_column(BigInteger)
     details: Mapped[dict[str, Any]] = mapped_column(JSON)
     source: Mapped[str] = mapped_column(String(32))
     declared_by: Mapped[str] = mapped_column(String(100))
@@ -949,7 +952,8 @@ class NegotiationSettings(Base):
     company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"), primary_key=True)
     concept_labels: Mapped[dict[str, str]] = mapped_column(JSON)
     break_after_days: Mapped[int] = mapped_column(Integer)
-    reinstate_on_break: Mapped[bool] = mapped_column(Boolean)
+    # What a broken plan does with condoned amounts: never, always, proportional.
+    reinstate_on_break: Mapped[str] = mapped_column(String(16))
     # Payment capacity ratio in basis points (3000 = 30 % of the net income).
     capacity_ratio_bp: Mapped[int] = mapped_column(Integer)
     updated_by: Mapped[str] = mapped_column(String(100))
