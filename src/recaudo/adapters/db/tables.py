@@ -958,3 +958,36 @@ class NegotiationSettings(Base):
     capacity_ratio_bp: Mapped[int] = mapped_column(Integer)
     updated_by: Mapped[str] = mapped_column(String(100))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# Revision 0006 (issue 7, helper F): the OAuth2 clients of the collections-management
+# contract and the access tokens they obtain (client credentials). Secrets and tokens
+# are stored as SHA-256 hashes only; a token dies at `expires_at` or with its client.
+
+
+class ContractClient(Base):
+    """A partner's credential for the collections-management contract, bound to a company."""
+
+    __tablename__ = "contract_clients"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"), index=True)
+    client_id: Mapped[str] = mapped_column(String(64), unique=True)
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    label: Mapped[str | None] = mapped_column(String(100))
+    token_ttl_seconds: Mapped[int] = mapped_column(Integer)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ContractToken(Base):
+    """A bearer token issued to a contract client; only its hash is kept."""
+
+    __tablename__ = "contract_tokens"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    client_pk: Mapped[int] = mapped_column(ForeignKey("contract_clients.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
