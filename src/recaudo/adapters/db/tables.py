@@ -825,6 +825,8 @@ class Negotiation(Base):
     condoned_minor: Mapped[int] = mapped_column(BigInteger)
     exceptions_used: Mapped[list[str]] = mapped_column(JSON)
     break_reason: Mapped[str | None] = mapped_column(Text)
+    # The debt a broken plan's reinstated condonation became, if any.
+    reinstated_debt_id: Mapped[int | None] = mapped_column(ForeignKey("debts.id"))
     created_by: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -88,6 +88,11 @@ def upgrade() -> None:
         sa.Column("condoned_minor", sa.BigInteger(), nullable=False),
         sa.Column("exceptions_used", sa.JSON(), nullable=False),
         sa.Column("break_reason", sa.Text(), nullable=True),
+        sa.Column(
+            "reinstated_debt_id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            nullable=True,
+        ),
         sa.Column("created_by", sa.String(length=100), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
@@ -99,6 +104,11 @@ def upgrade() -> None:
         ),
         sa.ForeignKeyConstraint(
             ["customer_id"], ["customers.id"], name=op.f("fk_negotiations_customer_id_customers")
+        ),
+        sa.ForeignKeyConstraint(
+            ["reinstated_debt_id"],
+            ["debts.id"],
+            name=op.f("fk_negotiations_reinstated_debt_id_debts"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_negotiations")),
         sa.UniqueConstraint("company_id", "external_id", name=op.f("uq_negotiations_company_id")),
