@@ -630,6 +630,8 @@ class CommitmentSettings(Base):
     run_day: Mapped[int] = mapped_column(Integer, server_default="1")
     run_time: Mapped[time] = mapped_column(Time, server_default="00:30:00")  # company time
     notify_email: Mapped[str | None] = mapped_column(String(254))
+    # The month (its first day) whose scheduled run has been done: the job runs once a month.
+    last_generated_month: Mapped[date | None] = mapped_column(Date)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 

@@ -28,6 +28,7 @@ def upgrade() -> None:
         sa.Column("run_day", sa.Integer(), server_default="1", nullable=False),
         sa.Column("run_time", sa.Time(), server_default="00:30:00", nullable=False),
         sa.Column("notify_email", sa.String(length=254), nullable=True),
+        sa.Column("last_generated_month", sa.Date(), nullable=True),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["company_id"],
