@@ -4,13 +4,19 @@ Conventions (docs/negotiation-strategies.md explains them with examples):
 
 - Rates are given as an annual NOMINAL rate in percent (`Decimal("24")` is 24 % a year)
   and converted to a monthly rate by dividing by 12: `i = annual / 12 / 100`. A 0 % rate
-  gives an equal split of the principal.
+  gives an equal split of the principal, rounded down, the remainder in the last one.
 - The fixed installment is `A = P·i / (1 − (1+i)^−n)` rounded half-up to the currency's
   scale (cents, or pesos for CLP). Each month's interest is `balance · i` rounded half-up;
   the principal part is `A − interest`. The LAST installment takes whatever principal is
   left, so the principal parts add up to the financed principal exactly and the
   installments add up to principal + total interest exactly; the rounding difference ends
   in the last installment.
+- When that difference would exceed `term` minor units (a long term at a high rate: the
+  rounding of the installment compounds at the plan's rate, e.g. CLP 100 000 over 360
+  months at 24 %), or the balance would run out before the last installment, each
+  installment is instead recomputed on the balance and months left (`recalculated=True`):
+  installments stay level within a few minor units and the last still takes what is left.
+- A plan whose fixed installment would round to 0 is refused (the amount is too small).
 - Grace months (`grace_months`, the contract's `periodGrace`) are months of interest only:
   the customer pays the month's interest, the capital does not move; they come before the
   `term` amortising installments, so the schedule has `grace_months + term` installments.
@@ -30,7 +36,7 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 
 from recaudo.domain.errors import ValidationFailed
-from recaudo.domain.money import Money
+from recaudo.domain.money import MAX_MINOR, Money
 
 MAX_TERM = 600  # 50 years of monthly installments
 MAX_ANNUAL_RATE = Decimal(1000)  # percent; anything above is a typo, not a rate
@@ -70,7 +76,8 @@ def french_installment(principal_minor: int, rate: Decimal, term: int) -> int:
     with localcontext() as ctx:
         ctx.prec = _PRECISION
         if rate == 0:
-            return round_minor(Decimal(principal_minor) / Decimal(term))
+            # an equal split rounded down: the last installment takes the remainder (< term)
+            return principal_minor // term
         factor = (1 + rate) ** term
         return round_minor(Decimal(principal_minor) * rate * factor / (factor - 1))
 
@@ -113,6 +120,7 @@ class Schedule:
     capitalized_interest: Money
     fixed_installment: Money
     installments: tuple[Installment, ...]
+    recalculated: bool = False  # installments recomputed each month (see french_schedule)
 
     @property
     def currency(self) -> str:
@@ -144,6 +152,44 @@ class Schedule:
     @property
     def max_installment(self) -> Money:
         return max((i.amount for i in self.installments), key=lambda m: m.minor)
+
+
+def _amortise(
+    balance: int,
+    rate: Decimal,
+    fixed: int | None,
+    dates: tuple[date, ...],
+    grace_months: int,
+    currency: str,
+) -> list[Installment]:
+    """The installments paying `balance` off: each amortising one is `fixed`, or, with
+    `fixed=None`, the French installment recomputed on the balance and months left."""
+    rows: list[Installment] = []
+    n = len(dates)
+    for k, due in enumerate(dates, start=1):
+        interest = round_minor(Decimal(balance) * rate)
+        if k <= grace_months:
+            part = 0
+        elif k == n:
+            part = balance
+        else:
+            amount = fixed if fixed is not None else french_installment(balance, rate, n - k + 1)
+            # interest <= amount always holds (rounding is monotone and the balance never
+            # grows), so the part is never negative; min() cuts it if the balance runs out.
+            part = min(amount - interest, balance)
+        balance -= part
+        rows.append(Installment(k, due, Money(part, currency), Money(interest, currency)))
+    return rows
+
+
+def _absorbs(rows: list[Installment], fixed: int, grace_months: int) -> bool:
+    """Whether the last installment is within `term` minor units of the fixed one and no
+    installment before it paid the balance off (a cut-short principal part)."""
+    amortising = rows[grace_months:]
+    term = len(amortising)
+    if any(r.amount.minor != fixed for r in amortising[:-1]):
+        return False
+    return abs(amortising[-1].amount.minor - fixed) <= max(1, term)
 
 
 def _check(principal: Money, term: int, annual_rate: Decimal, grace: int, dead: int) -> None:
@@ -185,21 +231,23 @@ def french_schedule(
         for _ in range(dead_months):
             balance += round_minor(Decimal(balance) * rate)
         capitalized = balance - principal.minor
-        fixed = french_installment(balance, rate, term)
+        if balance >= MAX_MINOR:
+            raise ValidationFailed("the capitalised balance is too large", dead=dead_months)
         dates = due_dates(first_due, grace_months + term)
-        rows: list[Installment] = []
-        for k, due in enumerate(dates, start=1):
-            interest = round_minor(Decimal(balance) * rate)
-            if k <= grace_months:
-                part = 0
-            elif k == len(dates):
-                part = balance
-            else:
-                # interest <= fixed always holds (rounding is monotone and the balance never
-                # grows); min() only bites when tiny amounts run the balance out early.
-                part = min(fixed - interest, balance)
-            balance -= part
-            rows.append(Installment(k, due, Money(part, currency), Money(interest, currency)))
+        fixed = french_installment(balance, rate, term)
+        if fixed == 0:
+            raise ValidationFailed(
+                f"{Money(balance, currency)} is too small to split into {term} installments"
+            )
+        rows = _amortise(balance, rate, fixed, dates, grace_months, currency)
+        recalculated = not _absorbs(rows, fixed, grace_months)
+        if recalculated:
+            # A long term at a high rate: the rounding of the fixed installment compounds
+            # at the plan's rate and would leave a balloon (or an early payoff) in the last
+            # installment; recomputing each installment on what is left keeps them level.
+            rows = _amortise(balance, rate, None, dates, grace_months, currency)
+    if sum(r.amount.minor for r in rows) >= MAX_MINOR:
+        raise ValidationFailed("the plan's total is too large for an amount")
     return Schedule(
         principal=principal,
         annual_rate=annual,
@@ -210,4 +258,5 @@ def french_schedule(
         capitalized_interest=Money(capitalized, currency),
         fixed_installment=Money(fixed, currency),
         installments=tuple(rows),
+        recalculated=recalculated,
     )
