@@ -287,9 +287,17 @@ TRANSITIONS: Mapping[NegotiationState, frozenset[NegotiationState]] = {
 }
 
 
+def _state(value: NegotiationState | str) -> NegotiationState:
+    try:
+        return NegotiationState(value)
+    except ValueError:
+        names = ", ".join(s.value for s in NegotiationState)
+        raise ValidationFailed(f"unknown state {value!r}: must be one of {names}") from None
+
+
 def transition(current: NegotiationState | str, target: NegotiationState | str) -> NegotiationState:
     """`target` if the state machine allows `current → target`; `Conflict` otherwise."""
-    src, dst = NegotiationState(current), NegotiationState(target)
+    src, dst = _state(current), _state(target)
     if dst not in TRANSITIONS[src]:
         allowed = ", ".join(sorted(s.value for s in TRANSITIONS[src])) or "none (final state)"
         raise Conflict(
@@ -387,7 +395,13 @@ def reinstatement(
       `amount × unpaid / total` installments, rounded half-up per debt and concept.
     """
     items = tuple(condonations)
-    rule = ReinstatePolicy(policy)
+    try:
+        rule = ReinstatePolicy(policy)
+    except ValueError:
+        names = ", ".join(p.value for p in ReinstatePolicy)
+        raise ValidationFailed(
+            f"unknown reinstatement policy {policy!r}: must be one of {names}"
+        ) from None
     if installments_total <= 0 or not 0 <= installments_paid <= installments_total:
         raise ValidationFailed(
             "installments paid must be between 0 and the plan's installments",
