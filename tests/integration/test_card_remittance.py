@@ -56,7 +56,7 @@ def sim() -> Iterator[SimulatorServer]:
 
 @pytest.fixture
 def settings(db_url: str, tmp_path: Path) -> Settings:
-    return Settings(  # type: ignore[call-arg]
+    return Settings(
         _env_file=None,
         database_url=db_url,
         data_dir=tmp_path / "data",
