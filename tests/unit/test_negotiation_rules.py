@@ -167,12 +167,15 @@ def test_the_happy_paths() -> None:
     s = transition(s, NegotiationState.ACTIVE)
     assert transition(s, NegotiationState.FULFILLED) is NegotiationState.FULFILLED
     assert transition(s, NegotiationState.BROKEN) is NegotiationState.BROKEN
+    # a plan whose first installment is never paid breaks before becoming active
+    assert transition("accepted", "broken") is NegotiationState.BROKEN
 
 
 def test_every_other_transition_is_a_conflict() -> None:
     allowed = {
         ("proposed", "accepted"),
         ("accepted", "active"),
+        ("accepted", "broken"),
         ("active", "fulfilled"),
         ("active", "broken"),
     }
@@ -187,6 +190,8 @@ def test_every_other_transition_is_a_conflict() -> None:
         transition("broken", "active")
     with pytest.raises(Conflict, match="allowed: accepted"):
         transition("proposed", "active")
+    with pytest.raises(Conflict, match="allowed: active, broken"):
+        transition("accepted", "fulfilled")
     with pytest.raises(ValidationFailed, match="unknown state 'done'"):
         transition("active", "done")
 

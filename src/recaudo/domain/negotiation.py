@@ -280,7 +280,9 @@ class NegotiationState(StrEnum):
 
 TRANSITIONS: Mapping[NegotiationState, frozenset[NegotiationState]] = {
     NegotiationState.PROPOSED: frozenset({NegotiationState.ACCEPTED}),
-    NegotiationState.ACCEPTED: frozenset({NegotiationState.ACTIVE}),
+    # accepted → broken: a plan becomes active with its first payment; one whose first
+    # installment is never paid breaks without ever having been active.
+    NegotiationState.ACCEPTED: frozenset({NegotiationState.ACTIVE, NegotiationState.BROKEN}),
     NegotiationState.ACTIVE: frozenset({NegotiationState.FULFILLED, NegotiationState.BROKEN}),
     NegotiationState.FULFILLED: frozenset(),
     NegotiationState.BROKEN: frozenset(),
