@@ -39,6 +39,12 @@ class Settings(BaseSettings):
     delivery_allow_private_targets: bool = False
     # `recaudo serve` runs background jobs (webhook deliveries) in-process when true.
     jobs_enabled: bool = True
+    # The card gateway card remittances are charged through (`recaudo card-gateway-sim`
+    # serves a simulated one); unset: card remittances cannot be charged. The key is sent
+    # as `Authorization: Bearer`.
+    card_gateway_url: str | None = None
+    card_gateway_key: SecretStr | None = None
+    card_gateway_timeout_s: float = 30.0
 
 
 @lru_cache(maxsize=1)
