@@ -6,6 +6,7 @@ Each feature keeps its job in its own module here and adds it to `PERIODIC_JOBS`
 from __future__ import annotations
 
 from recaudo.jobs.checkpoint import CHECKPOINT_JOB
+from recaudo.jobs.commitments import ACTIVE_FLAGS_JOB, GENERATION_JOB
 from recaudo.jobs.delivery import DELIVERY_JOB, RETENTION_JOB
 from recaudo.jobs.exchange import EXCHANGE_JOB
 from recaudo.jobs.runner import PeriodicJob
@@ -17,4 +18,6 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
     SETTLEMENT_JOB,
     DELIVERY_JOB,
     RETENTION_JOB,
+    GENERATION_JOB,
+    ACTIVE_FLAGS_JOB,
 )
