@@ -52,3 +52,9 @@ class PermissionDenied(RecaudoError):
 
 class Unauthenticated(RecaudoError):
     code = "unauthenticated"
+
+
+class NotViable(Conflict):
+    """A negotiation strategy the company's viability policies do not allow (issue 7)."""
+
+    code = "not_viable"
