@@ -476,6 +476,9 @@ class StrategyParameters:
     - PPPS, PRERM: `term`, `annual_rate`, `first_due`, `condonation`; `grace_months`,
       `dead_months`, `down_payment`
     - REDIF: `term`, `annual_rate`, `first_due`
+
+    Parameters a strategy does not use are ignored (a simulation applies the same
+    overrides to every strategy it evaluates), never refused.
     """
 
     term: int | None = None
@@ -576,7 +579,7 @@ def build_offer(
 ) -> Offer:
     """The offer of `strategy` for `obligations` with `params` (see StrategyParameters)."""
     code = parse_strategy(str(strategy))
-    currency = obligations[0].currency if obligations else "CLP"
+    currency, _ = _selected(obligations)
     down = None
     if params.down_payment is not None:
         down = Money(to_minor(parse_amount(params.down_payment, currency), currency), currency)
