@@ -14,9 +14,11 @@ from recaudo.domain.plans import (
     Installment,
     add_months,
     due_dates,
+    effective_from_nominal,
     french_installment,
     french_schedule,
     monthly_rate,
+    nominal_from_effective,
 )
 
 
@@ -36,6 +38,16 @@ def test_monthly_rate_is_nominal_annual_over_twelve() -> None:
     assert monthly_rate(Decimal(0)) == 0
     # 23 % a year nominal: 23 / 1200 = 0.0191666…
     assert str(monthly_rate(Decimal(23)))[:12] == "0.0191666666"
+
+
+def test_effective_and_nominal_annual_rates() -> None:
+    # 2 % a month: nominal 24 %; effective (1.02)^12 − 1 = 0.26824179456… → 26.824179 %
+    assert effective_from_nominal(Decimal(24)) == Decimal("26.824179")
+    assert nominal_from_effective(Decimal("26.824179456")) == Decimal("24.000000")
+    # 0 % both ways
+    assert nominal_from_effective(Decimal(0)) == Decimal("0.000000")
+    with pytest.raises(ValidationFailed, match="not an effective annual rate"):
+        nominal_from_effective(Decimal(-1))
 
 
 def test_three_installments_at_one_percent_a_month() -> None:

@@ -9,6 +9,8 @@ For any principal, currency scale, rate, term, grace and dead months:
   the fixed installment and the last is within `term` minor units of it (or, for long
   terms at high rates, every installment is recomputed and stays level).
 Strategies: every offer adds up (payment today + condoned + financed + kept = balance).
+Reinstatement: what comes back never exceeds what was condoned and shrinks as installments
+are paid.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from hypothesis import strategies as st
 
 from recaudo.domain.errors import ValidationFailed
 from recaudo.domain.money import Money
-from recaudo.domain.negotiation import Concept, Obligation
+from recaudo.domain.negotiation import Concept, Condonation, Obligation, reinstatement
 from recaudo.domain.plans import Schedule, french_schedule, monthly_rate
 from recaudo.domain.strategies import Strategy, StrategyParameters, build_offer
 
@@ -185,3 +187,35 @@ def test_every_offer_adds_up(
     assert sum(m.minor for m in offer.condoned_by_concept.values()) == offer.total_condoned.minor
     assert offer.payment_today.minor >= 0
     assert set(offer.debt_ids).isdisjoint(offer.kept_debt_ids)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.integers(min_value=1, max_value=10**9), min_size=1, max_size=6),
+    st.integers(min_value=1, max_value=120),
+    st.data(),
+)
+def test_proportional_reinstatement_is_bounded_and_shrinks_as_installments_are_paid(
+    amounts: list[int], total: int, data: st.DataObject
+) -> None:
+    condoned = [
+        Condonation(k, Concept.LATE_INTEREST, Money(a, "USD")) for k, a in enumerate(amounts)
+    ]
+    paid = data.draw(st.integers(min_value=0, max_value=total))
+    back = reinstatement(
+        condoned, policy="proportional", installments_total=total, installments_paid=paid
+    )
+    more = reinstatement(
+        condoned,
+        policy="proportional",
+        installments_total=total,
+        installments_paid=min(total, paid + 1),
+    )
+    original = {c.debt_id: c.amount.minor for c in condoned}
+    for c in back.condonations:
+        assert 0 < c.amount.minor <= original[c.debt_id]
+    assert more.total("USD").minor <= back.total("USD").minor <= sum(amounts)
+    if paid == 0:
+        assert back.condonations == tuple(condoned)
+    if paid == total:
+        assert back.condonations == ()

@@ -50,6 +50,28 @@ def monthly_rate(annual_rate: Decimal) -> Decimal:
         return Decimal(annual_rate) / Decimal(1200)
 
 
+def nominal_from_effective(effective_annual: Decimal) -> Decimal:
+    """The annual nominal rate (percent, monthly compounding) equivalent to an effective
+    annual rate in percent (Colombian "E.A."): `1200 × ((1 + EA/100)^(1/12) − 1)`,
+    rounded to 6 decimals (the contract's rates have six)."""
+    ea = Decimal(effective_annual)
+    if not ea.is_finite() or not 0 <= ea <= MAX_ANNUAL_RATE * 100:
+        raise ValidationFailed(f"not an effective annual rate: {effective_annual}")
+    with localcontext() as ctx:
+        ctx.prec = _PRECISION
+        monthly = (1 + ea / 100) ** (Decimal(1) / Decimal(12)) - 1
+        return (monthly * 1200).quantize(Decimal("0.000001"), rounding=ROUND_HALF_UP)
+
+
+def effective_from_nominal(annual_rate: Decimal) -> Decimal:
+    """The effective annual rate (percent) of an annual nominal rate compounded monthly:
+    `100 × ((1 + annual/1200)^12 − 1)`, rounded to 6 decimals."""
+    with localcontext() as ctx:
+        ctx.prec = _PRECISION
+        effective = ((1 + monthly_rate(annual_rate)) ** 12 - 1) * 100
+        return effective.quantize(Decimal("0.000001"), rounding=ROUND_HALF_UP)
+
+
 def round_minor(value: Decimal) -> int:
     """A Decimal count of minor units rounded half-up to an integer."""
     return int(value.to_integral_value(rounding=ROUND_HALF_UP))
