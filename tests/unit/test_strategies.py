@@ -432,3 +432,20 @@ def test_selection_is_checked() -> None:
             down_payment=usd("1500.00"),
         )
     assert parse_strategy(" redif ") is Strategy.REDIF
+
+
+def test_an_offer_that_does_not_add_up_cannot_exist() -> None:
+    good = payoff(debts(), as_of=AS_OF)
+    with pytest.raises(ValidationFailed, match="offer does not add up"):
+        Offer(
+            strategy=Strategy.CNTL,
+            currency="USD",
+            as_of=AS_OF,
+            debt_ids=good.debt_ids,
+            kept_debt_ids=(),
+            balance=good.balance,
+            kept_balance=usd("0.00"),
+            payment_today=usd("1499.99"),  # one cent short of the balance, nothing condoned
+            condonations=(),
+            schedule=None,
+        )
