@@ -995,3 +995,27 @@ class ContractToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ContractCommitment(Base):
+    """A commitment record received over the contract (`partialPmt` P or T).
+
+    The contract sends a negotiation's commitments one request each: partial ones (P)
+    wait here until the total one (T) arrives, which creates the negotiation with all of
+    them in order and links every record to it.
+    """
+
+    __tablename__ = "contract_commitments"
+    __table_args__ = (Index("ix_contract_commitments_pending", "company_id", "account"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"))
+    client_pk: Mapped[int] = mapped_column(ForeignKey("contract_clients.id"))
+    account: Mapped[str] = mapped_column(String(20))
+    strategy: Mapped[str] = mapped_column(String(8))
+    kind: Mapped[str] = mapped_column(String(1))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    due_date: Mapped[date] = mapped_column(Date)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON)
+    negotiation_id: Mapped[int | None] = mapped_column(ForeignKey("negotiations.id"))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -1,4 +1,5 @@
-"""OAuth2 clients and tokens of the collections-management contract (issue 7)
+"""OAuth2 clients and tokens of the collections-management contract, and the commitment
+records it receives (issue 7)
 
 Revision ID: 0006
 Revises: 0005
@@ -62,8 +63,46 @@ def upgrade() -> None:
             batch_op.f("ix_contract_tokens_client_pk"), ["client_pk"], unique=False
         )
 
+    op.create_table(
+        "contract_commitments",
+        sa.Column("id", _ID, nullable=False),
+        sa.Column("company_id", _ID, nullable=False),
+        sa.Column("client_pk", _ID, nullable=False),
+        sa.Column("account", sa.String(length=20), nullable=False),
+        sa.Column("strategy", sa.String(length=8), nullable=False),
+        sa.Column("kind", sa.String(length=1), nullable=False),
+        sa.Column("amount_minor", sa.BigInteger(), nullable=False),
+        sa.Column("due_date", sa.Date(), nullable=False),
+        sa.Column("details", sa.JSON(), nullable=False),
+        sa.Column("negotiation_id", _ID, nullable=True),
+        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["client_pk"],
+            ["contract_clients.id"],
+            name=op.f("fk_contract_commitments_client_pk_contract_clients"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["company_id"],
+            ["companies.id"],
+            name=op.f("fk_contract_commitments_company_id_companies"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["negotiation_id"],
+            ["negotiations.id"],
+            name=op.f("fk_contract_commitments_negotiation_id_negotiations"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_contract_commitments")),
+    )
+    with op.batch_alter_table("contract_commitments", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_contract_commitments_pending", ["company_id", "account"], unique=False
+        )
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("contract_commitments", schema=None) as batch_op:
+        batch_op.drop_index("ix_contract_commitments_pending")
+    op.drop_table("contract_commitments")
     with op.batch_alter_table("contract_tokens", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_contract_tokens_client_pk"))
     op.drop_table("contract_tokens")
