@@ -9,6 +9,7 @@ from recaudo.jobs.checkpoint import CHECKPOINT_JOB
 from recaudo.jobs.commitments import ACTIVE_FLAGS_JOB, GENERATION_JOB
 from recaudo.jobs.delivery import DELIVERY_JOB, RETENTION_JOB
 from recaudo.jobs.exchange import EXCHANGE_JOB
+from recaudo.jobs.negotiations import NEGOTIATION_REVIEW_JOB
 from recaudo.jobs.runner import PeriodicJob
 from recaudo.jobs.settlement import SETTLEMENT_JOB
 
@@ -20,4 +21,5 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
     RETENTION_JOB,
     GENERATION_JOB,
     ACTIVE_FLAGS_JOB,
+    NEGOTIATION_REVIEW_JOB,
 )

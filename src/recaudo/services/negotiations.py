@@ -866,6 +866,7 @@ class CommitmentView:
     kind: str
     due_date: date
     amount: Decimal
+    rate: Decimal  # percent
 
 
 @dataclass(frozen=True, slots=True)
@@ -968,6 +969,8 @@ def _proposed_plan(n: Negotiation) -> list[PlanDebt]:
         )
     for i in n.offer["installments"]:
         total = i["principal_minor"] + i["interest_minor"]
+        if total == 0:
+            continue
         plan.append(
             PlanDebt(
                 i["number"],
@@ -1029,7 +1032,13 @@ def _view(uow: UnitOfWork, n: Negotiation) -> NegotiationView:
             for i, d in rows
         )
     commitments = tuple(
-        CommitmentView(c.position, c.kind, c.due_date, _amount(c.amount_minor, cur))
+        CommitmentView(
+            c.position,
+            c.kind,
+            c.due_date,
+            _amount(c.amount_minor, cur),
+            (Decimal(c.rate_bp) / 100).quantize(Decimal("0.01")),
+        )
         for c in uow.session.scalars(
             select(NegotiationCommitment)
             .where(NegotiationCommitment.negotiation_id == n.id)
@@ -1157,6 +1166,7 @@ class CommitmentSpec:
     kind: str  # "P" or "T"
     amount: Decimal | str
     due_date: date | None = None
+    rate: Decimal | str = "100"  # percent of the negotiation it covers (the contract's rate)
 
 
 @dataclass(frozen=True, slots=True)
@@ -1186,26 +1196,44 @@ def _optional_text(value: str | None, limit: int, name: str) -> str | None:
     return text
 
 
+def _rate_bp(value: Decimal | str, n: int) -> int:
+    try:
+        rate = Decimal(str(value))
+    except ArithmeticError:
+        raise ValidationFailed(
+            f"commitment {n}: rate is not a number", field="commitments"
+        ) from None
+    if not rate.is_finite() or not 0 < rate <= 100 or rate != rate.quantize(Decimal("0.01")):
+        raise ValidationFailed(
+            f"commitment {n}: rate must be above 0 and at most 100.00, two decimals",
+            field="commitments",
+        )
+    return int(rate * 100)
+
+
 def _commitments(
     new: NewNegotiation, offer: Offer, as_of: date, currency: str
-) -> list[tuple[str, date, int]]:
+) -> list[tuple[str, date, int, int]]:
+    """(kind, due date, amount in minor units, rate in basis points) of each commitment."""
     if new.commitments:
         kinds = check_commitments([c.kind for c in new.commitments])
-        out: list[tuple[str, date, int]] = []
+        out: list[tuple[str, date, int, int]] = []
         for n, (spec, kind) in enumerate(zip(new.commitments, kinds, strict=True), start=1):
-            minor = _minor(spec.amount, currency, f"commitments.{n}.amount")
+            minor = _minor(spec.amount, currency, "commitments")
             if minor is None or minor <= 0:
                 raise ValidationFailed(
                     f"commitment {n} must have an amount above zero", field="commitments"
                 )
-            out.append((kind.value, spec.due_date or as_of, minor))
+            out.append((kind.value, spec.due_date or as_of, minor, _rate_bp(spec.rate, n)))
         return out
     payments: list[tuple[date, int]] = []
     if offer.payment_today.minor > 0:
         payments.append((as_of, offer.payment_today.minor))
-    payments += [(i.due_on, i.amount.minor) for i in offer.installments]
+    payments += [(i.due_on, i.amount.minor) for i in offer.installments if i.amount.minor > 0]
     last = len(payments) - 1
-    return [("T" if k == last else "P", due, minor) for k, (due, minor) in enumerate(payments)]
+    return [
+        ("T" if k == last else "P", due, minor, 10000) for k, (due, minor) in enumerate(payments)
+    ]
 
 
 def _fingerprint(new: NewNegotiation) -> dict[str, Any]:
@@ -1376,7 +1404,7 @@ def _create(
                     days_past_due=line.obligation.days_past_due(as_of),
                 )
             )
-        for position, (kind, due, minor) in enumerate(commitments, start=1):
+        for position, (kind, due, minor, rate_bp) in enumerate(commitments, start=1):
             uow.session.add(
                 NegotiationCommitment(
                     negotiation_id=negotiation.id,
@@ -1384,6 +1412,7 @@ def _create(
                     kind=kind,
                     due_date=due,
                     amount_minor=minor,
+                    rate_bp=rate_bp,
                 )
             )
         for e in used:
@@ -1532,6 +1561,8 @@ def accept_negotiation(
         count = len(n.offer["installments"])
         created: list[dict[str, Any]] = []
         for number, due, principal, interest in payments:
+            if principal + interest == 0:
+                continue  # a grace month at 0 %: nothing to collect, no debt
             ref = _plan_ref(n.id, number)
             if uow.session.scalar(
                 select(Debt.id).where(Debt.company_id == company_id, Debt.external_id == ref)
@@ -1808,9 +1839,6 @@ def review_negotiation(
             f"installment {late.number} due {late.due_on.isoformat()} is {days} days late "
             f"(more than {settings.break_after_days})"
         )
-        if n.state == NegotiationState.ACCEPTED.value:
-            _move(uow, n, NegotiationState.ACTIVE, actor, clock)
-            activated = 1
         reinstated = int(
             _reinstate(uow, company, n, statuses, settings.reinstate_on_break, today, actor, clock)
         )
@@ -1836,11 +1864,12 @@ def review_negotiations(
 ) -> ReviewReport:
     """The periodic job: every accepted or active plan (of one company or all) reviewed,
     each company in one transaction; safe to run twice (a plan moves once, under its lock)."""
-    with uow:
+    # A read-only look first, so that an idle run takes no write lock (SQLite).
+    with UnitOfWork(uow.engine, write=False) as reader:
         stmt = select(Negotiation.company_id).where(Negotiation.state.in_(FOLLOWED_STATES))
         if company_id is not None:
             stmt = stmt.where(Negotiation.company_id == company_id)
-        companies = sorted(set(uow.session.scalars(stmt.distinct())))
+        companies = sorted(set(reader.session.scalars(stmt.distinct())))
     report = ReviewReport()
     for cid in companies:
         with uow:
@@ -1859,3 +1888,50 @@ def review_negotiations(
                 )
             uow.commit()
     return report
+
+
+# --- lookups for the edges (contracts name debts, not negotiations) ---------------------------
+
+
+def customer_of_debt(uow: UnitOfWork, company_id: int, debt_ref: str, *, actor: Actor) -> int:
+    """The customer a debt (the company's id; right-padding spaces ignored) belongs to."""
+    with uow:
+        _company(uow, company_id, actor)
+        customer_id = uow.session.scalar(
+            select(Debt.customer_id).where(
+                Debt.company_id == company_id, Debt.external_id == debt_ref.strip()
+            )
+        )
+        if customer_id is None:
+            raise NotFound(f"no debt {debt_ref.strip()!r}", field="debts")
+        return int(customer_id)
+
+
+def negotiation_for_debt(
+    uow: UnitOfWork, company_id: int, debt_ref: str, *, actor: Actor
+) -> NegotiationView:
+    """The latest negotiation that covers a debt, or whose plan the debt is part of."""
+    ref = debt_ref.strip()
+    with uow:
+        _company(uow, company_id, actor)
+        debt_id = uow.session.scalar(
+            select(Debt.id).where(Debt.company_id == company_id, Debt.external_id == ref)
+        )
+        if debt_id is None:
+            raise NotFound(f"no debt {ref!r}", field="debts")
+        covering = select(NegotiationDebt.negotiation_id).where(NegotiationDebt.debt_id == debt_id)
+        planned = select(NegotiationInstallment.negotiation_id).where(
+            NegotiationInstallment.debt_id == debt_id
+        )
+        n = uow.session.scalar(
+            select(Negotiation)
+            .where(
+                Negotiation.company_id == company_id,
+                Negotiation.id.in_(covering.union(planned).scalar_subquery()),
+            )
+            .order_by(Negotiation.id.desc())
+            .limit(1)
+        )
+        if n is None:
+            raise NotFound(f"debt {ref!r} is in no negotiation", field="debts")
+        return _view(uow, n)

@@ -879,6 +879,8 @@ class NegotiationCommitment(Base):
     kind: Mapped[str] = mapped_column(String(1))
     due_date: Mapped[date] = mapped_column(Date)
     amount_minor: Mapped[int] = mapped_column(BigInteger)
+    # The share of the negotiation it covers, in basis points (10000 = the contract's 100.00).
+    rate_bp: Mapped[int] = mapped_column(Integer)
 
 
 class ViabilityPolicy(Base):

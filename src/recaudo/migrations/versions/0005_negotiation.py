@@ -191,6 +191,7 @@ def upgrade() -> None:
         sa.Column("kind", sa.String(length=1), nullable=False),
         sa.Column("due_date", sa.Date(), nullable=False),
         sa.Column("amount_minor", sa.BigInteger(), nullable=False),
+        sa.Column("rate_bp", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
             ["negotiation_id"],
             ["negotiations.id"],

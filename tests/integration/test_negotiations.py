@@ -1,0 +1,345 @@
+"""Negotiations on both backends: accept replaces debts by installments, commitments,
+activation, fulfilment, breaking and reinstatement of condoned amounts."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select
+
+from recaudo.adapters.db.tables import AuditEvent, Company, Debt, DebtComponent, Negotiation
+from recaudo.adapters.db.uow import UnitOfWork
+from recaudo.domain.errors import Conflict, ValidationFailed
+from recaudo.domain.payments import PaymentMethod
+from recaudo.jobs import negotiations as negotiation_job
+from recaudo.services import debt_components, policies
+from recaudo.services import negotiations as neg
+from recaudo.services.context import Actor, Role
+from recaudo.services.negotiations import CommitmentSpec, NewNegotiation, PlanDebt
+from recaudo.services.payments import ApplyPayment, apply_payment
+from recaudo.services.policies import NewPolicy
+from tests.conftest import FrozenClock
+from tests.integration.helpers import add_customer, add_debt
+
+OPERATOR = Actor("test:operator", Role.OPERATOR)
+E = Decimal
+
+
+@pytest.fixture
+def customer_id(uow: UnitOfWork, company_es: Company, admin: Actor, clock: FrozenClock) -> int:
+    """A Spanish customer with one debt of 1200.00 EUR due 2026-01-01 (60 days late on the
+    clock's 2026-03-02), made of 1000.00 capital, 150.00 current and 50.00 late interest;
+    and the policies: PPPA (late interest condoned at installment 2) and CNTL."""
+    customer = add_customer(uow, company_es, "12345678Z", "Lucía García", clock)
+    add_debt(uow, company_es, customer, "F-1", "1200.00", date(2026, 1, 1), clock)
+    debt_components.set_components(
+        uow,
+        company_es.id,
+        "F-1",
+        {"capital": "1000.00", "current_interest": "150.00", "late_interest": "50.00"},
+        actor=admin,
+        clock=clock,
+    )
+    for new in (
+        NewPolicy(
+            "pppa",
+            "PPPA",
+            "days_past_due >= 30 and term <= 12",
+            "causalDeNoViabilidadPuestaAlDia2",
+            "30 days past due and 12 installments at most",
+            parameters={
+                "term": 3,
+                "annual_rate": "0",
+                "down_payment": "150.00",
+                "condonation": {"late_interest": "100"},
+                "condonation_at": 2,
+            },
+        ),
+        NewPolicy(
+            "cntl",
+            "CNTL",
+            "days_past_due >= 30",
+            "causalDeNoViabilidadHerremienta1",
+            "30 days past due",
+            parameters={"condonation": {"late_interest": "50", "current_interest": "10"}},
+        ),
+    ):
+        policies.add_policy(uow, company_es.id, new, actor=admin, clock=clock)
+    return customer.id
+
+
+def _debts(uow: UnitOfWork) -> list[tuple[str, str, str, date]]:
+    with uow:
+        rows = uow.session.scalars(select(Debt).order_by(Debt.id)).all()
+        return [(d.external_id, str(E(d.amount_minor) / 100), d.status, d.due_date) for d in rows]
+
+
+def _components(uow: UnitOfWork) -> list[tuple[str, str, str, int]]:
+    with uow:
+        rows = uow.session.execute(
+            select(
+                Debt.external_id,
+                DebtComponent.concept,
+                DebtComponent.kind,
+                DebtComponent.amount_minor,
+            )
+            .join(Debt, Debt.id == DebtComponent.debt_id)
+            .order_by(DebtComponent.id)
+        ).all()
+        return [tuple(r) for r in rows]  # type: ignore[misc]
+
+
+def _pay(
+    uow: UnitOfWork, company: Company, customer_id: int, ref: str, amount: str, clock: FrozenClock
+) -> None:
+    apply_payment(
+        uow,
+        ApplyPayment(
+            company.id, customer_id, amount, PaymentMethod.CASH, f"pay-{ref}", debts=(ref,)
+        ),
+        actor=OPERATOR,
+        clock=clock,
+    )
+
+
+def test_accept_replaces_the_debt_by_the_plan_to_the_cent(
+    uow: UnitOfWork, company_es: Company, clock: FrozenClock, customer_id: int
+) -> None:
+    proposal = neg.create_negotiation(
+        uow,
+        company_es.id,
+        NewNegotiation(customer_id, "PPPA", ("F-1",), adviser="ana.g", office="9999"),
+        actor=OPERATOR,
+        clock=clock,
+    )
+    # 1200.00 - 50.00 condoned - 150.00 today = 1000.00 over 3 at 0 %: 333.33, 333.33, 333.34
+    assert (proposal.state, proposal.negotiated, proposal.payment_today) == (
+        "proposed",
+        E("1200.00"),
+        E("150.00"),
+    )
+    assert (proposal.installments_total, proposal.condoned) == (E("1000.00"), E("50.00"))
+    assert proposal.condoned_by_concept == {"late_interest": E("50.00")}
+    assert proposal.mark_start == date(2026, 3, 2) and proposal.mark_end == date(2026, 6, 2)
+    assert [(c.position, c.kind, c.due_date, c.amount) for c in proposal.commitments] == [
+        (1, "P", date(2026, 3, 2), E("150.00")),
+        (2, "P", date(2026, 4, 2), E("333.33")),
+        (3, "P", date(2026, 5, 2), E("333.33")),
+        (4, "T", date(2026, 6, 2), E("333.34")),
+    ]
+    assert _debts(uow) == [("F-1", "1200", "open", date(2026, 1, 1))]  # nothing moves yet
+
+    accepted = neg.accept_negotiation(uow, company_es.id, proposal.id, actor=OPERATOR, clock=clock)
+    assert accepted.state == "accepted"
+    assert accepted.plan == (
+        PlanDebt(
+            0, "NEG1-000", date(2026, 3, 2), E("150.00"), E("150.00"), E("0.00"), E("0.00"), "open"
+        ),
+        PlanDebt(
+            1, "NEG1-001", date(2026, 4, 2), E("333.33"), E("333.33"), E("0.00"), E("0.00"), "open"
+        ),
+        PlanDebt(
+            2, "NEG1-002", date(2026, 5, 2), E("333.33"), E("333.33"), E("0.00"), E("0.00"), "open"
+        ),
+        PlanDebt(
+            3, "NEG1-003", date(2026, 6, 2), E("333.34"), E("333.34"), E("0.00"), E("0.00"), "open"
+        ),
+    )
+    assert [(d.debt, d.status, d.days_past_due) for d in accepted.debts] == [
+        ("F-1", "replaced", 60)
+    ]
+    assert _debts(uow) == [
+        ("F-1", "1200", "replaced", date(2026, 1, 1)),
+        ("NEG1-000", "150", "open", date(2026, 3, 2)),
+        ("NEG1-001", "333.33", "open", date(2026, 4, 2)),
+        ("NEG1-002", "333.33", "open", date(2026, 5, 2)),
+        ("NEG1-003", "333.34", "open", date(2026, 6, 2)),
+    ]
+    assert _components(uow)[3:5] == [
+        ("F-1", "late_interest", "written_off", 5000),
+        ("NEG1-000", "capital", "balance", 15000),
+    ]
+    # new debts + written off = the original, to the cent
+    with uow:
+        new_total = sum(
+            uow.session.scalars(select(Debt.amount_minor).where(Debt.external_id.like("NEG1-%")))
+        )
+    assert new_total + 5000 == 120000
+    with pytest.raises(Conflict, match="a accepted negotiation cannot become accepted"):
+        neg.accept_negotiation(uow, company_es.id, proposal.id, actor=OPERATOR, clock=clock)
+    with uow:
+        actions = uow.session.scalars(
+            select(AuditEvent.action)
+            .where(AuditEvent.company_id == company_es.id)
+            .order_by(AuditEvent.id)
+        ).all()
+    assert actions[-6:] == [
+        "debt.status_changed",
+        "debt.created",
+        "debt.created",
+        "debt.created",
+        "debt.created",
+        "negotiation.accepted",
+    ]
+
+
+def test_commitments_follow_the_p_then_t_rule(
+    uow: UnitOfWork, company_es: Company, clock: FrozenClock, customer_id: int
+) -> None:
+    def create(*kinds: str) -> neg.NegotiationView:
+        specs = tuple(CommitmentSpec(k, "100.00", date(2026, 3, 10)) for k in kinds)
+        return neg.create_negotiation(
+            uow,
+            company_es.id,
+            NewNegotiation(customer_id, "CNTL", ("F-1",), commitments=specs),
+            actor=OPERATOR,
+            clock=clock,
+        )
+
+    for kinds, message in [
+        (
+            ("P", "P"),
+            "the last commitment (2 of 2) is partial ('P'): a negotiation must end with exactly "
+            "one total ('T') commitment",
+        ),
+        (
+            ("T", "P", "T"),
+            "commitment 1 of 3 is total ('T'): only the last commitment may be total, the ones "
+            "before it must be partial ('P')",
+        ),
+        (("P", "X"), "commitment 2 has type 'X': it must be 'P' (partial) or 'T' (total)"),
+    ]:
+        with pytest.raises(ValidationFailed) as info:
+            create(*kinds)
+        assert info.value.message == message
+    with uow:
+        assert uow.session.scalars(select(Negotiation)).all() == []
+    view = create("p", "P", "T")
+    assert [c.kind for c in view.commitments] == ["P", "P", "T"]
+    # The debt is now in an open negotiation: another one is refused.
+    with pytest.raises(Conflict, match="debt 'F-1' is already in negotiation 1"):
+        create("T")
+
+
+def test_create_is_idempotent_on_its_key(
+    uow: UnitOfWork, company_es: Company, clock: FrozenClock, customer_id: int
+) -> None:
+    new = NewNegotiation(customer_id, "CNTL", ("F-1",), external_id="req-1")
+    first = neg.create_negotiation(uow, company_es.id, new, actor=OPERATOR, clock=clock)
+    again = neg.create_negotiation(uow, company_es.id, new, actor=OPERATOR, clock=clock)
+    assert again == first
+    # CNTL: 1200.00 less 50 % of 50.00 and 10 % of 150.00 = 1200.00 - 25.00 - 15.00
+    assert (first.payment_today, first.condoned) == (E("1160.00"), E("40.00"))
+    with pytest.raises(Conflict, match="already used"):
+        neg.create_negotiation(
+            uow,
+            company_es.id,
+            NewNegotiation(customer_id, "PPPA", ("F-1",), external_id="req-1"),
+            actor=OPERATOR,
+            clock=clock,
+        )
+
+
+def test_plan_activates_on_first_payment_and_is_fulfilled(
+    uow: UnitOfWork, company_es: Company, clock: FrozenClock, customer_id: int
+) -> None:
+    n = neg.create_negotiation(
+        uow,
+        company_es.id,
+        NewNegotiation(customer_id, "PPPA", ("F-1",)),
+        actor=OPERATOR,
+        clock=clock,
+    )
+    neg.accept_negotiation(uow, company_es.id, n.id, actor=OPERATOR, clock=clock)
+    assert neg.review_negotiations(uow, clock=clock) == neg.ReviewReport()
+    _pay(uow, company_es, customer_id, "NEG1-000", "150.00", clock)
+    assert neg.review_negotiations(uow, clock=clock) == neg.ReviewReport(activated=1)
+    assert neg.get_negotiation(uow, company_es.id, n.id, actor=OPERATOR).state == "active"
+    for ref, amount in (("NEG1-001", "333.33"), ("NEG1-002", "333.33"), ("NEG1-003", "333.34")):
+        _pay(uow, company_es, customer_id, ref, amount, clock)
+    assert neg.review_negotiations(uow, clock=clock) == neg.ReviewReport(fulfilled=1)
+    view = neg.get_negotiation(uow, company_es.id, n.id, actor=OPERATOR)
+    assert view.state == "fulfilled" and view.closed_at is not None
+    assert [p.status for p in view.plan] == ["paid"] * 4
+    assert neg.review_negotiations(uow, clock=clock) == neg.ReviewReport()
+
+
+def test_break_reinstates_condonation_not_yet_earned(
+    uow: UnitOfWork, company_es: Company, clock: FrozenClock, customer_id: int
+) -> None:
+    n = neg.create_negotiation(
+        uow,
+        company_es.id,
+        NewNegotiation(customer_id, "PPPA", ("F-1",)),
+        actor=OPERATOR,
+        clock=clock,
+    )
+    neg.accept_negotiation(uow, company_es.id, n.id, actor=OPERATOR, clock=clock)
+    _pay(uow, company_es, customer_id, "NEG1-000", "150.00", clock)
+    # Installment 1 is due 2026-04-02; on 2026-05-02 it is 30 days late: the plan holds.
+    clock.advance(days=61)
+    assert neg.review_negotiations(uow, clock=clock) == neg.ReviewReport(activated=1)
+    clock.advance(days=1)  # 2026-05-03: 31 days late, more than 30
+    report = negotiation_job.run_review(uow, clock)
+    assert report == neg.ReviewReport(broken=1, reinstated=1)
+    view = neg.get_negotiation(uow, company_es.id, n.id, actor=OPERATOR)
+    assert view.state == "broken"
+    assert view.break_reason == "installment 1 due 2026-04-02 is 31 days late (more than 30)"
+    assert view.reinstated_debt == "NEG1-R"
+    # PPPA condones late interest only when installment 2 is paid: all of it comes back.
+    assert _debts(uow)[-1] == ("NEG1-R", "50", "open", date(2026, 5, 3))
+    assert _components(uow)[-1] == ("NEG1-R", "late_interest", "balance", 5000)
+    # The unpaid installments stay owed.
+    assert [d[2] for d in _debts(uow)[1:5]] == ["paid", "open", "open", "open"]
+    assert neg.review_negotiations(uow, clock=clock) == neg.ReviewReport()
+
+
+def test_break_without_reinstatement_by_policy(
+    uow: UnitOfWork, company_es: Company, admin: Actor, clock: FrozenClock, customer_id: int
+) -> None:
+    neg.update_settings(
+        uow,
+        company_es.id,
+        neg.SettingsChanges(break_after_days=10, reinstate_on_break="never"),
+        actor=admin,
+        clock=clock,
+    )
+    with pytest.raises(Exception, match="needs admin"):
+        neg.update_settings(
+            uow, company_es.id, neg.SettingsChanges(break_after_days=1), actor=OPERATOR, clock=clock
+        )
+    n = neg.create_negotiation(
+        uow,
+        company_es.id,
+        NewNegotiation(customer_id, "CNTL", ("F-1",)),
+        actor=OPERATOR,
+        clock=clock,
+    )
+    neg.accept_negotiation(uow, company_es.id, n.id, actor=OPERATOR, clock=clock)
+    clock.advance(days=11)  # the payment today (2026-03-02) is 11 days late
+    assert neg.review_negotiations(uow, clock=clock) == neg.ReviewReport(broken=1)
+    view = neg.get_negotiation(uow, company_es.id, n.id, actor=OPERATOR)
+    assert (view.state, view.reinstated_debt) == ("broken", None)
+    assert [d[0] for d in _debts(uow)] == ["F-1", "NEG1-000"]
+
+
+def test_accept_refuses_a_debt_that_changed(
+    uow: UnitOfWork, company_es: Company, clock: FrozenClock, customer_id: int
+) -> None:
+    n = neg.create_negotiation(
+        uow,
+        company_es.id,
+        NewNegotiation(customer_id, "PPPA", ("F-1",)),
+        actor=OPERATOR,
+        clock=clock,
+    )
+    _pay(uow, company_es, customer_id, "F-1", "10.00", clock)
+    with pytest.raises(Conflict) as info:
+        neg.accept_negotiation(uow, company_es.id, n.id, actor=OPERATOR, clock=clock)
+    assert info.value.message == (
+        "debt 'F-1' changed since the proposal (it is open, 1190.00 open): propose again"
+    )
+    assert _debts(uow)[0][2] == "open"
+    assert neg.get_negotiation(uow, company_es.id, n.id, actor=OPERATOR).state == "proposed"
