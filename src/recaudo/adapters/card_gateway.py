@@ -12,6 +12,8 @@ from typing import Any
 
 import httpx
 
+from recaudo.config import Settings
+from recaudo.domain.errors import Conflict
 from recaudo.services.ports import CardGatewayError, ChargeOutcome, ChargeRequest, ChargeResult
 
 DEFAULT_TIMEOUT_S = 30.0
@@ -86,3 +88,16 @@ def _error_text(response: httpx.Response) -> str:
     if isinstance(body, dict) and isinstance(body.get("error"), str):
         return str(body["error"])[:200]
     return response.text[:200]
+
+
+def from_settings(settings: Settings) -> HttpCardGateway:
+    """The gateway the settings name (`card_gateway_url`, `card_gateway_key`)."""
+    if not settings.card_gateway_url:
+        raise Conflict(
+            "no card gateway is configured (RECAUDO_CARD_GATEWAY_URL): card remittances "
+            "cannot be charged"
+        )
+    key = settings.card_gateway_key.get_secret_value() if settings.card_gateway_key else None
+    return HttpCardGateway(
+        settings.card_gateway_url, key, timeout_s=settings.card_gateway_timeout_s
+    )

@@ -312,6 +312,22 @@ def get_remittance(uow: UnitOfWork, company_id: int, remittance_id: int) -> Remi
     return _view(uow, row, _currency(uow, company_id))
 
 
+def read_remittance_file(
+    uow: UnitOfWork, company_id: int, remittance_id: int, *, data_dir: Path
+) -> tuple[RemittanceView, bytes]:
+    """The generated file's bytes (checked against the recorded SHA-256)."""
+    view = get_remittance(uow, company_id, remittance_id)
+    if view.storage_path is None or view.sha256 is None:
+        raise Conflict(f"remittance {remittance_id} has no file: it is {view.state}")
+    try:
+        data = storage.read_bytes(data_dir, view.storage_path)
+    except FileNotFoundError:
+        raise Conflict(f"the file of remittance {remittance_id} is missing from storage") from None
+    if storage.sha256_of(data) != view.sha256:
+        raise Conflict(f"the file of remittance {remittance_id} changed in storage")
+    return view, data
+
+
 def list_remittances(
     uow: UnitOfWork,
     company_id: int,
