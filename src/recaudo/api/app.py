@@ -15,7 +15,9 @@ from recaudo.api.errors import ProblemGuard, install_error_handlers
 from recaudo.api.routers import (
     agreements,
     audit,
+    commitments,
     companies,
+    creditor_accounts,
     customers,
     debts,
     deliveries,
@@ -88,6 +90,8 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(settlements.router, prefix=PREFIX)
     app.include_router(exchanges.router, prefix=PREFIX)
     app.include_router(deliveries.router, prefix=PREFIX)
+    app.include_router(commitments.router, prefix=PREFIX)
+    app.include_router(creditor_accounts.router, prefix=PREFIX)
     app.include_router(health.router)
 
     @app.get("/", include_in_schema=False)

@@ -20,10 +20,11 @@ See docs/commitments.md. The rules (schedule, states, references) are in
 
 from __future__ import annotations
 
+import calendar
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -375,6 +376,22 @@ def _amount_minor(value: str | Decimal, currency: str) -> int:
     if minor <= 0:
         raise ValidationFailed("amount must be more than zero", field="amount")
     return minor
+
+
+# How far from today a first payment may be: farther back would generate decades of
+# payments at once; farther ahead is a typo.
+MAX_YEARS_BACK = 10
+MAX_YEARS_AHEAD = 10
+
+
+def _check_first_payment(first: date, today: date) -> None:
+    earliest = add_months(today, -12 * MAX_YEARS_BACK)
+    latest = add_months(today, 12 * MAX_YEARS_AHEAD)
+    if not earliest <= first <= latest:
+        raise ValidationFailed(
+            f"first_payment_on must be between {earliest.isoformat()} and {latest.isoformat()}",
+            field="first_payment_on",
+        )
 
 
 def _scheme(value: str) -> str:
@@ -731,6 +748,7 @@ def create_commitment(
             _customer(uow, company_id, data.beneficiary_customer_id, "beneficiary_customer_id")
         now = clock()
         today = local_today(company, now)
+        _check_first_payment(data.first_payment_on, today)
         row = Commitment(
             company_id=company_id,
             payer_customer_id=data.payer_customer_id,
@@ -1310,3 +1328,85 @@ def get_payment(uow: UnitOfWork, company_id: int, payment_id: int) -> PaymentVie
     if row is None or row.company_id != company_id:
         raise NotFound(f"no commitment payment {payment_id}")
     return payment_view(row)
+
+
+# --------------------------------------------------------------------------- the monthly job
+
+
+@dataclass(frozen=True, slots=True)
+class DueGeneration:
+    company_id: int
+    run_month: date  # the month whose scheduled run this is (its first day)
+    target: date  # the last month to generate (run_month, or the next one)
+
+
+DEFAULT_RUN_DAY = 1
+DEFAULT_RUN_TIME = time(0, 30)
+
+
+def scheduled_run(month: date, run_day: int, run_time: time) -> datetime:
+    """The local (naive) moment of a month's scheduled generation run."""
+    last = calendar.monthrange(month.year, month.month)[1]
+    return datetime.combine(month.replace(day=min(run_day, last)), run_time.replace(tzinfo=None))
+
+
+def due_generations(uow: UnitOfWork, now: datetime) -> list[DueGeneration]:
+    """The companies whose latest scheduled monthly run (default: the 1st at 00:30 in the
+    company's time zone) has passed without being done; for each, the month to generate.
+
+    A company without commitments has nothing due. Months missed while no server ran are
+    not listed one by one: generating up to the latest target creates every missing
+    period before it too.
+    """
+    rows = uow.session.execute(
+        select(Company, CommitmentSettings)
+        .outerjoin(CommitmentSettings, CommitmentSettings.company_id == Company.id)
+        .where(select(Commitment.id).where(Commitment.company_id == Company.id).exists())
+        .order_by(Company.id)
+    ).all()
+    due: list[DueGeneration] = []
+    for company, settings in rows:
+        local_now = now.astimezone(ZoneInfo(company.timezone)).replace(tzinfo=None)
+        run_day = settings.run_day if settings is not None else DEFAULT_RUN_DAY
+        run_time = settings.run_time if settings is not None else DEFAULT_RUN_TIME
+        generate_for = settings.generate_for if settings is not None else GenerateFor.CURRENT
+        month = month_start(local_now.date())
+        if local_now < scheduled_run(month, run_day, run_time):
+            month = add_months(month, -1)
+        done = settings.last_generated_month if settings is not None else None
+        if done is not None and done >= month:
+            continue
+        due.append(DueGeneration(company.id, month, target_month(month, generate_for)))
+    return due
+
+
+def mark_generated(uow: UnitOfWork, company_id: int, run_month: date, clock: Clock) -> None:
+    """Record that `run_month`'s scheduled run is done (never moves backwards)."""
+    with uow:
+        insert = postgresql.insert if uow.dialect == "postgresql" else sqlite.insert
+        uow.session.execute(
+            insert(CommitmentSettings)
+            .values(
+                company_id=company_id,
+                generate_for=GenerateFor.CURRENT.value,
+                run_day=DEFAULT_RUN_DAY,
+                run_time=DEFAULT_RUN_TIME,
+                notify_email=None,
+                last_generated_month=None,
+                updated_at=clock(),
+            )
+            .on_conflict_do_nothing()
+        )
+        uow.session.execute(
+            update(CommitmentSettings)
+            .where(
+                CommitmentSettings.company_id == company_id,
+                or_(
+                    CommitmentSettings.last_generated_month.is_(None),
+                    CommitmentSettings.last_generated_month < run_month,
+                ),
+            )
+            .values(last_generated_month=run_month)
+            .execution_options(synchronize_session=False)
+        )
+        uow.commit()
