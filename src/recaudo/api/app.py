@@ -29,6 +29,8 @@ from recaudo.api.routers import (
     incidents,
     payments,
     reconciliations,
+    remittances,
+    returns,
     settlements,
     webhooks,
 )
@@ -90,6 +92,8 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(settlements.router, prefix=PREFIX)
     app.include_router(exchanges.router, prefix=PREFIX)
     app.include_router(deliveries.router, prefix=PREFIX)
+    app.include_router(remittances.router, prefix=PREFIX)
+    app.include_router(returns.router, prefix=PREFIX)
     app.include_router(commitments.router, prefix=PREFIX)
     app.include_router(creditor_accounts.router, prefix=PREFIX)
     app.include_router(health.router)
