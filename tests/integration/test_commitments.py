@@ -523,3 +523,102 @@ def test_settings_defaults_and_update(
         with pytest.raises(ValidationFailed) as caught:
             accounts.update_settings(uow, company_es.id, changes, actor=admin, clock=clock)
         assert caught.value.details["field"] == field
+
+
+# --------------------------------------------------------------------------- the command line
+
+
+def test_cli_commitments_and_creditor_accounts(db_url: str) -> None:
+    from zoneinfo import ZoneInfo
+
+    from typer.testing import CliRunner
+
+    from recaudo.adapters.db.engine import make_engine
+    from recaudo.cli import app
+    from recaudo.domain.commitments import add_months
+
+    runner = CliRunner()
+
+    def run(*args: str) -> tuple[int, str, str]:
+        result = runner.invoke(app, list(args), env={"RECAUDO_DATABASE_URL": db_url})
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            raise result.exception
+        return result.exit_code, result.stdout, result.stderr
+
+    assert (
+        run("company", "create", "--slug", "ong", "--name", "Fundación", "--country", "ES")[0] == 0
+    )
+    engine = make_engine(db_url)
+    try:
+        uow = UnitOfWork(engine)
+        with uow:
+            company = uow.session.scalars(select(Company)).one()
+            register_customer(
+                uow,
+                company,
+                CustomerData("12345678Z", "Ana García"),
+                actor=Actor("test:admin", Role.ADMIN),
+                clock=FrozenClock(),
+            )
+            uow.commit()
+    finally:
+        engine.dispose()
+    # Two months back, on the 15th: three payments up to this month (the real clock).
+    this_month = datetime.now(ZoneInfo("Europe/Madrid")).date().replace(day=1)
+    first = add_months(this_month, -2).replace(day=15)
+    code, out, err = run(
+        "commitments", "create", "--company", "ong", "--payer", "12345678Z", "--kind", "fee",
+        "--method", "direct_debit", "--periodicity", "monthly", "--amount", "10.00",
+        "--first-payment", first.isoformat(), "--concept", "Cuota", "--iban", IBAN,
+    )  # fmt: skip
+    assert code == 0, err
+    assert out.splitlines() == [
+        "Commitment 1 created; 3 payment(s) generated.",
+        "Mandate ONG-00000001-01",
+    ]
+    code, out, _ = run("commitments", "generate", "--company", "ong")
+    assert (code, out.strip()) == (
+        0,
+        f"Up to {this_month:%Y-%m}: 0 payment(s) created (1 commitment(s) looked at).",
+    )
+    code, out, _ = run("commitments", "show", "--company", "ong", "1")
+    assert code == 0 and "ONG-00000001-01" in out and out.count("not_remitted") == 3
+    code, _, err = run("commitments", "transition", "--company", "ong", "1", "--to", "paid")
+    assert code == 1
+    assert err.strip().startswith(
+        "Error: a direct_debit payment cannot go from not_remitted to paid"
+    )
+    code, out, _ = run("commitments", "transition", "--company", "ong", "1", "--to", "cancelled")
+    assert (code, out.strip()) == (0, "Payment 1 is now cancelled.")
+    code, _, err = run(
+        "commitments", "create", "--company", "ong", "--payer", "12345678Z", "--kind", "fee",
+        "--method", "direct_debit", "--periodicity", "weekly", "--amount", "10",
+        "--first-payment", first.isoformat(), "--concept", "Cuota", "--iban", IBAN,
+    )  # fmt: skip
+    assert code == 2 and "periodicity must be one of" in err
+    code, out, _ = run("commitments", "edit", "--company", "ong", "1", "--amount", "12.00")
+    assert code == 0 and "12.00 EUR" in out
+    code, out, _ = run("commitments", "end", "--company", "ong", "1", "--reason", "baja")
+    assert code == 0 and out.startswith("Commitment 1 ends on ")
+    code, out, _ = run("commitments", "list", "--company", "ong", "--active")
+    assert code == 0 and "direct_debit" in out
+    code, out, _ = run("commitments", "payments", "--company", "ong", "--status", "cancelled")
+    assert code == 0 and "RCD0000000001" in out
+    code, out, _ = run(
+        "commitments", "settings", "--company", "ong", "--generate-for", "next", "--run-day", "3"
+    )
+    assert code == 0 and "generate for:   next" in out and "run day:        3" in out
+
+    code, out, err = run(
+        "creditor-account", "add", "--company", "ong", "--name", "Principal", "--iban", IBAN,
+        "--creditor-id", "ES38ZZZX1234567B", "--creditor-name", "Fundacion Ejemplo",
+    )  # fmt: skip
+    assert code == 0, err
+    assert out.strip() == f"Creditor account 1 registered: {IBAN} (ES38ZZZX1234567B)."
+    code, _, err = run(
+        "creditor-account", "add", "--company", "ong", "--name", "Otra", "--iban", IBAN2,
+        "--creditor-id", "ES39ZZZX1234567B", "--creditor-name", "F",
+    )  # fmt: skip
+    assert code == 2 and "wrong check digit" in err
+    code, out, _ = run("creditor-account", "list", "--company", "ong")
+    assert code == 0 and IBAN in out and "pain.008.001.08" in out

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import calendar
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -661,12 +661,14 @@ def generate_payments(
     month: date | None = None,
     clock: Clock,
     actor: Actor = SYSTEM,
+    progress: Callable[[int], None] | None = None,
 ) -> GenerationRun:
     """Create every missing payment of the company's commitments due up to `month`
     (default: the month the company's settings generate for, in its time zone).
 
     Idempotent and safe to run concurrently (see `_insert_missing`); a run after months
-    without one catches up every missed period. Commits every `BATCH` commitments.
+    without one catches up every missed period. Commits every `BATCH` commitments and
+    then calls `progress` with how many commitments that batch looked at.
     """
     actor.require_write()
     with uow:
@@ -701,9 +703,10 @@ def generate_payments(
                 batch_created += _generate_for_commitment(uow, commitment, month, now)
             looked_at += len(rows)
             after_id = rows[-1].id
-            if batch_created:
-                created += batch_created
+            created += batch_created
             uow.commit()
+            if progress is not None:
+                progress(len(rows))
     if created:
         with uow:
             audit.record(
