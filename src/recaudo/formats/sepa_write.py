@@ -48,7 +48,6 @@ from recaudo.domain.sepa import (
     MAX_AMOUNT,
     MAX_BUILDING_NUMBER,
     MAX_END_TO_END_ID,
-    MAX_MANDATE_ID,
     MAX_MESSAGE_ID,
     MAX_NAME,
     MAX_POSTCODE,
@@ -221,6 +220,13 @@ class WriteSummary:
 
 def format_amount(amount: Decimal) -> str:
     """`1234.50`: two decimals, 0.01 to 999,999,999.99; anything else is refused."""
+    if (
+        isinstance(amount, Decimal)
+        and amount.is_finite()
+        and MIN_AMOUNT <= amount <= MAX_AMOUNT
+        and amount.quantize(_CENT) == amount
+    ):
+        return f"{amount:.2f}"
     if not isinstance(amount, Decimal) or not amount.is_finite():
         raise SepaWriteError(f"amount {amount!r} is not a finite Decimal")
     exponent = amount.as_tuple().exponent
@@ -356,66 +362,97 @@ def _control_sum(value: Decimal, what: str) -> str:
     return f"{value:.2f}"
 
 
-# --- reusable transaction trees -------------------------------------------------------------
+# --- transaction templates -------------------------------------------------------------------
+
+# Canonical slot numbers of the values of one transaction (the address parts come last).
+_DD_SLOTS = ("e2e", "amount", "mandate", "signed", "bic", "name", "iban", "rmt")
+_CT_SLOTS = ("e2e", "amount", "bic", "name", "iban", "rmt")
+_LINE_PREFIX = _INDENT[3]
+_FLUSH_EVERY = 512  # transactions formatted before they are encoded and written at once
 
 
-class _Shape:
-    """One transaction element tree and the nodes whose text changes per transaction."""
+def _template(root: Any, slots: tuple[str, ...], nodes: dict[str, Any]) -> str:
+    """The transaction element serialized by lxml, with `{n}` where each value goes.
 
-    __slots__ = ("nodes", "root")
+    Every value later put in a slot is restricted to the SEPA character set (letters,
+    digits, space and / - ? : ( ) . , ' +) or to ISO dates, codes and amounts, none of which
+    is special in XML, so slotting them in needs no escaping.
+    """
+    for key, node in nodes.items():
+        index = slots.index(key) if key in slots else len(slots) + int(key[3:])
+        node.text = "{" + str(index) + "}"
+    return _LINE_PREFIX + etree.tostring(root, encoding="unicode")
 
-    def __init__(self, root: Any, nodes: dict[str, Any]) -> None:
-        self.root = root
-        self.nodes = nodes
+
+def _postal(parent: Any, address_tags: tuple[str, ...], nodes: dict[str, Any]) -> None:
+    if address_tags:
+        postal = _SubElement(parent, "PstlAdr")
+        for index, tag in enumerate(address_tags):
+            nodes[f"adr{index}"] = _SubElement(postal, tag)
 
 
-def _dd_shape(modern: bool, with_bic: bool, address_tags: tuple[str, ...], rmt: bool) -> _Shape:
+@cache
+def _dd_template(modern: bool, with_bic: bool, address_tags: tuple[str, ...], rmt: bool) -> str:
     root = etree.Element("DrctDbtTxInf")
     nodes: dict[str, Any] = {}
-    nodes["e2e"] = _leaf(_SubElement(root, "PmtId"), "EndToEndId", "")
-    nodes["amount"] = _leaf(root, "InstdAmt", "")
-    nodes["amount"].set("Ccy", CURRENCY)
+    nodes["e2e"] = _SubElement(_SubElement(root, "PmtId"), "EndToEndId")
+    nodes["amount"] = _SubElement(root, "InstdAmt", Ccy=CURRENCY)
     mandate = _SubElement(_SubElement(root, "DrctDbtTx"), "MndtRltdInf")
-    nodes["mandate"] = _leaf(mandate, "MndtId", "")
-    nodes["signed"] = _leaf(mandate, "DtOfSgntr", "")
+    nodes["mandate"] = _SubElement(mandate, "MndtId")
+    nodes["signed"] = _SubElement(mandate, "DtOfSgntr")
     institution = _SubElement(_SubElement(root, "DbtrAgt"), "FinInstnId")
     if with_bic:
-        nodes["bic"] = _leaf(institution, "BICFI" if modern else "BIC", "")
+        nodes["bic"] = _SubElement(institution, "BICFI" if modern else "BIC")
     else:
         _leaf(_SubElement(institution, "Othr"), "Id", NOT_PROVIDED)
     debtor = _SubElement(root, "Dbtr")
-    nodes["name"] = _leaf(debtor, "Nm", "")
-    if address_tags:
-        postal = _SubElement(debtor, "PstlAdr")
-        for index, tag in enumerate(address_tags):
-            nodes[f"adr{index}"] = _leaf(postal, tag, "")
-    nodes["iban"] = _leaf(_SubElement(_SubElement(root, "DbtrAcct"), "Id"), "IBAN", "")
+    nodes["name"] = _SubElement(debtor, "Nm")
+    _postal(debtor, address_tags, nodes)
+    nodes["iban"] = _SubElement(_SubElement(_SubElement(root, "DbtrAcct"), "Id"), "IBAN")
     if rmt:
-        nodes["rmt"] = _leaf(_SubElement(root, "RmtInf"), "Ustrd", "")
-    etree.indent(root, space="  ", level=3)
-    return _Shape(root, nodes)
+        nodes["rmt"] = _SubElement(_SubElement(root, "RmtInf"), "Ustrd")
+    return _template(root, _DD_SLOTS, nodes)
 
 
-def _ct_shape(modern: bool, with_bic: bool, address_tags: tuple[str, ...], rmt: bool) -> _Shape:
+@cache
+def _ct_template(modern: bool, with_bic: bool, address_tags: tuple[str, ...], rmt: bool) -> str:
     root = etree.Element("CdtTrfTxInf")
     nodes: dict[str, Any] = {}
-    nodes["e2e"] = _leaf(_SubElement(root, "PmtId"), "EndToEndId", "")
-    nodes["amount"] = _leaf(_SubElement(root, "Amt"), "InstdAmt", "")
-    nodes["amount"].set("Ccy", CURRENCY)
+    nodes["e2e"] = _SubElement(_SubElement(root, "PmtId"), "EndToEndId")
+    nodes["amount"] = _SubElement(_SubElement(root, "Amt"), "InstdAmt", Ccy=CURRENCY)
     if with_bic:
         institution = _SubElement(_SubElement(root, "CdtrAgt"), "FinInstnId")
-        nodes["bic"] = _leaf(institution, "BICFI" if modern else "BIC", "")
+        nodes["bic"] = _SubElement(institution, "BICFI" if modern else "BIC")
     creditor = _SubElement(root, "Cdtr")
-    nodes["name"] = _leaf(creditor, "Nm", "")
-    if address_tags:
-        postal = _SubElement(creditor, "PstlAdr")
-        for index, tag in enumerate(address_tags):
-            nodes[f"adr{index}"] = _leaf(postal, tag, "")
-    nodes["iban"] = _leaf(_SubElement(_SubElement(root, "CdtrAcct"), "Id"), "IBAN", "")
+    nodes["name"] = _SubElement(creditor, "Nm")
+    _postal(creditor, address_tags, nodes)
+    nodes["iban"] = _SubElement(_SubElement(_SubElement(root, "CdtrAcct"), "Id"), "IBAN")
     if rmt:
-        nodes["rmt"] = _leaf(_SubElement(root, "RmtInf"), "Ustrd", "")
-    etree.indent(root, space="  ", level=3)
-    return _Shape(root, nodes)
+        nodes["rmt"] = _SubElement(_SubElement(root, "RmtInf"), "Ustrd")
+    return _template(root, _CT_SLOTS, nodes)
+
+
+class _Lines:
+    """Formatted transactions, written to the output in batches between lxml's own writes."""
+
+    __slots__ = ("out", "pending", "xf")
+
+    def __init__(self, xf: Any, out: BinaryIO | IO[bytes]) -> None:
+        self.xf = xf
+        self.out = out
+        self.pending: list[str] = []
+
+    def add(self, line: str) -> None:
+        pending = self.pending
+        pending.append(line)
+        if len(pending) >= _FLUSH_EVERY:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            self.xf.flush()  # what lxml holds goes out first
+            self.out.write("".join(self.pending).encode("ascii"))
+            self.pending.clear()
 
 
 # --- the writers ---------------------------------------------------------------------------------
@@ -496,19 +533,19 @@ def write_pain008(
         creditor_id = validate_creditor_identifier(creditor.creditor_identifier)
     except ValidationFailed as exc:
         raise SepaWriteError(exc.message, **exc.details) from None
-    name, iban, bic, address = _company_parts(creditor, modern, "creditor")
+    company = _company_parts(creditor, modern, "creditor")
     initiating = _text(header.initiating_party_name, MAX_NAME, "initiating party name")
     grand = _Totals()
-    shapes: dict[tuple[bool, tuple[str, ...], bool], _Shape] = {}
-    include_bic = creditor.include_bic
 
     def write_groups(xf: Any) -> int:
         _put(xf, _group_header(header, initiating), 2)
+        lines = _Lines(xf, out)
         count = 0
         for group in groups:
             count += 1
-            _write_dd_group(xf, group, modern, name, iban, bic, address, creditor_id, shapes,
-                            include_bic, grand)  # fmt: skip
+            _write_dd_group(xf, lines, group, modern, company, creditor_id, creditor.include_bic)
+            grand.count += group.number_of_transactions
+            grand.total += group.control_sum
         if count == 0:
             raise SepaWriteError("a SEPA file needs at least one payment information block")
         return count
@@ -518,19 +555,19 @@ def write_pain008(
     return WriteSummary(header.message_id, version, grand.count, grand.total, group_count)
 
 
+_Company = tuple[str, str, str | None, tuple[tuple[str, str], ...] | None]
+
+
 def _write_dd_group(
     xf: Any,
+    lines: _Lines,
     group: DirectDebitGroup,
     modern: bool,
-    name: str,
-    iban: str,
-    bic: str | None,
-    address: tuple[tuple[str, str], ...] | None,
+    company: _Company,
     creditor_id: str,
-    shapes: dict[tuple[bool, tuple[str, ...], bool], _Shape],
     include_bic: bool,
-    grand: _Totals,
 ) -> None:
+    name, iban, bic, address = company
     pmt_id = _identifier(group.payment_information_id, MAX_MESSAGE_ID, "payment information id")
     if group.number_of_transactions < 1:
         raise SepaWriteError(f"payment information {pmt_id}: needs at least one transaction")
@@ -549,61 +586,52 @@ def _write_dd_group(
     _account(info, "CdtrAcct", iban)
     _agent(info, "CdtrAgt", bic, modern, optional=False)
     _leaf(info, "ChrgBr", "SLEV")
-    other = _SubElement(
-        _SubElement(_SubElement(_SubElement(info, "CdtrSchmeId"), "Id"), "PrvtId"), "Othr"
-    )
+    scheme_id = _SubElement(_SubElement(info, "CdtrSchmeId"), "Id")
+    other = _SubElement(_SubElement(scheme_id, "PrvtId"), "Othr")
     _leaf(other, "Id", creditor_id)
     _leaf(_SubElement(other, "SchmeNm"), "Prtry", "SEPA")
 
-    seen = _Totals()
+    count = 0
+    total = Decimal(0)
     xf.write(_INDENT[2])
     with xf.element("PmtInf"):
         for child in info:
             _put(xf, child, 3)
+        add = lines.add
         for tx in group.transactions:
-            e2e = _identifier(tx.end_to_end_id, MAX_END_TO_END_ID, "end to end id")
-            what = f"transaction {e2e}"
+            e2e = _tx_identifier(tx.end_to_end_id, None, "end to end id")
             amount = tx.amount
-            try:
-                amount_text = format_amount(amount)
-            except SepaWriteError as exc:
-                raise SepaWriteError(f"{what}: {exc.message}") from None
-            debtor_bic = tx.debtor_bic if include_bic else None
+            amount_text = _tx_amount(amount, e2e)
+            debtor_bic = _tx_bic(tx.debtor_bic, e2e) if include_bic and tx.debtor_bic else None
             adr = (
-                _address_parts(tx.debtor_address, modern, f"{what} debtor")
+                _address_parts(tx.debtor_address, modern, f"transaction {e2e} debtor")
                 if tx.debtor_address
                 else ()
             )
             rmt = tx.remittance_information
-            key = (debtor_bic is not None, tuple(tag for tag, _ in adr), bool(rmt))
-            shape = shapes.get(key)
-            if shape is None:
-                shape = shapes[key] = _dd_shape(modern, *key)
-            nodes = shape.nodes
-            nodes["e2e"].text = e2e
-            nodes["amount"].text = amount_text
-            nodes["mandate"].text = _identifier(tx.mandate_id, MAX_MANDATE_ID, f"{what} mandate id")
-            nodes["signed"].text = tx.mandate_signed_on.isoformat()
-            if debtor_bic is not None:
-                nodes["bic"].text = _bic(debtor_bic, what)
-            nodes["name"].text = _text(tx.debtor_name, MAX_NAME, f"{what} debtor name")
-            for index, (_, text) in enumerate(adr):
-                nodes[f"adr{index}"].text = text
-            nodes["iban"].text = _iban(tx.debtor_iban, f"{what} debtor")
-            if rmt:
-                nodes["rmt"].text = _text(
-                    rmt, MAX_REMITTANCE_INFORMATION, f"{what} remittance information"
+            template = _dd_template(
+                modern, debtor_bic is not None, tuple(tag for tag, _ in adr), bool(rmt)
+            )
+            add(
+                template.format(
+                    e2e,
+                    amount_text,
+                    _tx_identifier(tx.mandate_id, e2e, "mandate id"),
+                    tx.mandate_signed_on.isoformat(),
+                    debtor_bic,
+                    _tx_text(tx.debtor_name, MAX_NAME, e2e, "debtor name"),
+                    _tx_iban(tx.debtor_iban, e2e, "debtor"),
+                    _tx_text(rmt, MAX_REMITTANCE_INFORMATION, e2e, "remittance information")
+                    if rmt
+                    else None,
+                    *(text for _, text in adr),
                 )
-            xf.write(_INDENT[3])
-            xf.write(shape.root)
-            seen.count += 1
-            seen.total += amount
+            )
+            count += 1
+            total += amount
+        lines.flush()
         xf.write(_INDENT[2])
-    _check_totals(
-        f"payment information {pmt_id}", group.number_of_transactions, group.control_sum, seen
-    )
-    grand.count += seen.count
-    grand.total += seen.total
+    _check_group(pmt_id, group.number_of_transactions, group.control_sum, count, total)
 
 
 def write_pain001(
@@ -621,18 +649,19 @@ def write_pain001(
     if version not in PAIN_001_VERSIONS:
         raise SepaWriteError(f"unsupported credit transfer version {version!r}")
     modern = version in _MODERN
-    name, iban, bic, address = _company_parts(debtor, modern, "debtor")
+    company = _company_parts(debtor, modern, "debtor")
     initiating = _text(header.initiating_party_name, MAX_NAME, "initiating party name")
     grand = _Totals()
-    shapes: dict[tuple[bool, tuple[str, ...], bool], _Shape] = {}
-    include_bic = debtor.include_bic
 
     def write_groups(xf: Any) -> int:
         _put(xf, _group_header(header, initiating), 2)
+        lines = _Lines(xf, out)
         count = 0
         for group in groups:
             count += 1
-            _write_ct_group(xf, group, modern, name, iban, bic, address, shapes, include_bic, grand)
+            _write_ct_group(xf, lines, group, modern, company, debtor.include_bic)
+            grand.count += group.number_of_transactions
+            grand.total += group.control_sum
         if count == 0:
             raise SepaWriteError("a SEPA file needs at least one payment information block")
         return count
@@ -644,16 +673,13 @@ def write_pain001(
 
 def _write_ct_group(
     xf: Any,
+    lines: _Lines,
     group: CreditTransferGroup,
     modern: bool,
-    name: str,
-    iban: str,
-    bic: str | None,
-    address: tuple[tuple[str, str], ...] | None,
-    shapes: dict[tuple[bool, tuple[str, ...], bool], _Shape],
+    company: _Company,
     include_bic: bool,
-    grand: _Totals,
 ) -> None:
+    name, iban, bic, address = company
     pmt_id = _identifier(group.payment_information_id, MAX_MESSAGE_ID, "payment information id")
     if group.number_of_transactions < 1:
         raise SepaWriteError(f"payment information {pmt_id}: needs at least one transaction")
@@ -674,53 +700,92 @@ def _write_ct_group(
     _agent(info, "DbtrAgt", bic, modern, optional=False)
     _leaf(info, "ChrgBr", "SLEV")
 
-    seen = _Totals()
+    count = 0
+    total = Decimal(0)
     xf.write(_INDENT[2])
     with xf.element("PmtInf"):
         for child in info:
             _put(xf, child, 3)
+        add = lines.add
         for tx in group.transactions:
-            e2e = _identifier(tx.end_to_end_id, MAX_END_TO_END_ID, "end to end id")
-            what = f"transaction {e2e}"
+            e2e = _tx_identifier(tx.end_to_end_id, None, "end to end id")
             amount = tx.amount
-            try:
-                amount_text = format_amount(amount)
-            except SepaWriteError as exc:
-                raise SepaWriteError(f"{what}: {exc.message}") from None
-            creditor_bic = tx.creditor_bic if include_bic else None
+            amount_text = _tx_amount(amount, e2e)
+            creditor_bic = (
+                _tx_bic(tx.creditor_bic, e2e) if include_bic and tx.creditor_bic else None
+            )
             adr = (
-                _address_parts(tx.creditor_address, modern, f"{what} creditor")
+                _address_parts(tx.creditor_address, modern, f"transaction {e2e} creditor")
                 if tx.creditor_address
                 else ()
             )
             rmt = tx.remittance_information
-            key = (creditor_bic is not None, tuple(tag for tag, _ in adr), bool(rmt))
-            shape = shapes.get(key)
-            if shape is None:
-                shape = shapes[key] = _ct_shape(modern, *key)
-            nodes = shape.nodes
-            nodes["e2e"].text = e2e
-            nodes["amount"].text = amount_text
-            if creditor_bic is not None:
-                nodes["bic"].text = _bic(creditor_bic, what)
-            nodes["name"].text = _text(tx.creditor_name, MAX_NAME, f"{what} creditor name")
-            for index, (_, text) in enumerate(adr):
-                nodes[f"adr{index}"].text = text
-            nodes["iban"].text = _iban(tx.creditor_iban, f"{what} creditor")
-            if rmt:
-                nodes["rmt"].text = _text(
-                    rmt, MAX_REMITTANCE_INFORMATION, f"{what} remittance information"
+            template = _ct_template(
+                modern, creditor_bic is not None, tuple(tag for tag, _ in adr), bool(rmt)
+            )
+            add(
+                template.format(
+                    e2e,
+                    amount_text,
+                    creditor_bic,
+                    _tx_text(tx.creditor_name, MAX_NAME, e2e, "creditor name"),
+                    _tx_iban(tx.creditor_iban, e2e, "creditor"),
+                    _tx_text(rmt, MAX_REMITTANCE_INFORMATION, e2e, "remittance information")
+                    if rmt
+                    else None,
+                    *(text for _, text in adr),
                 )
-            xf.write(_INDENT[3])
-            xf.write(shape.root)
-            seen.count += 1
-            seen.total += amount
+            )
+            count += 1
+            total += amount
+        lines.flush()
         xf.write(_INDENT[2])
-    _check_totals(
-        f"payment information {pmt_id}", group.number_of_transactions, group.control_sum, seen
-    )
-    grand.count += seen.count
-    grand.total += seen.total
+    _check_group(pmt_id, group.number_of_transactions, group.control_sum, count, total)
+
+
+# Per-transaction checks: a fast path for the common valid value; the message (naming the
+# transaction) is only built when a value is refused.
+_PLAIN_TEXT = re.compile(r"[A-Za-z0-9/\-?:().,'+]+(?: [A-Za-z0-9/\-?:().,'+]+)*")
+_IDENTIFIER_35 = re.compile(r"(?![/ ])(?!.*//)[A-Za-z0-9/\-?:().,'+ ]{1,35}(?<![/ ])")
+
+
+def _tx_identifier(value: str, e2e: str | None, label: str) -> str:
+    if isinstance(value, str) and _IDENTIFIER_35.fullmatch(value):
+        return value
+    return _identifier(value, MAX_END_TO_END_ID, f"transaction {e2e} {label}" if e2e else label)
+
+
+def _tx_text(value: str, max_length: int, e2e: str, label: str) -> str:
+    if len(value) <= max_length and _PLAIN_TEXT.fullmatch(value):
+        return value
+    return _text(value, max_length, f"transaction {e2e} {label}")
+
+
+def _tx_iban(value: str, e2e: str, party: str) -> str:
+    if iban_checksum_ok(value):
+        return value
+    return _iban(value, f"transaction {e2e} {party}")
+
+
+def _tx_bic(value: str, e2e: str) -> str:
+    if _BIC.fullmatch(value):
+        return value
+    return _bic(value, f"transaction {e2e}")
+
+
+def _tx_amount(amount: Decimal, e2e: str) -> str:
+    try:
+        return format_amount(amount)
+    except SepaWriteError as exc:
+        raise SepaWriteError(f"transaction {e2e}: {exc.message}") from None
+
+
+def _check_group(
+    pmt_id: str, declared_count: int, declared_sum: Decimal, count: int, total: Decimal
+) -> None:
+    seen = _Totals()
+    seen.count, seen.total = count, total
+    _check_totals(f"payment information {pmt_id}", declared_count, declared_sum, seen)
 
 
 # --- XSD validation ----------------------------------------------------------------------------
