@@ -634,3 +634,83 @@ def test_remittance_needs_an_active_account_of_the_company(
     with uow:
         names = uow.session.scalars(select(Customer.name).order_by(Customer.id)).all()
     assert names[0] == "Ana Núñez Peña"
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def test_cli_create_add_validate_generate_download_sent_and_returns_load(
+    db_url: str,
+    uow: UnitOfWork,
+    company_es: Company,
+    clock: FrozenClock,
+    admin: Actor,
+    tmp_path: Path,
+) -> None:
+    from typer.testing import CliRunner
+
+    from recaudo.cli import app
+    from tests.integration.test_returns import pain002
+
+    runner = CliRunner()
+    data_dir = tmp_path / "data"
+
+    def run(*args: str) -> Any:
+        env = {"RECAUDO_DATABASE_URL": db_url, "RECAUDO_DATA_DIR": str(data_dir), "COLUMNS": "240"}
+        result = runner.invoke(app, list(args), env=env)
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            raise result.exception
+        return result
+
+    b = books(uow, company_es, clock)
+    first = commit_to(uow, company_es, b.ana, "10.00", clock, admin)
+    commit_to(uow, company_es, b.bruno, "5.25", clock, admin, iban=IBAN_B)
+    # The command line runs on the real clock: a charge date far enough ahead.
+    created = run(
+        "remittance", "create", "--company", "ong", "--name", "Cuotas", "--charge-date",
+        "2099-03-06", "--account", str(b.account_id),
+    )  # fmt: skip
+    assert created.exit_code == 0, created.output
+    rid = created.stdout.split()[1]
+    assert created.stdout == f"Remittance {rid} (direct_debit, charge date 2099-03-06) is open.\n"
+    added = run("remittance", "add", rid, "--company", "ong", "--due-month", "2026-03")
+    assert added.stdout == f"Added 2 payment(s); remittance {rid} has 2 (15.25 EUR).\n"
+    checked = run("remittance", "validate", rid, "--company", "ong")
+    assert checked.exit_code == 0, checked.output
+    assert checked.stdout.splitlines()[-1] == "0 blocking error(s), 1 warning(s)."
+    generated = run("remittance", "generate", rid, "--company", "ong")
+    assert generated.exit_code == 0, generated.output
+    lines = generated.stdout.splitlines()
+    assert lines[0].endswith(".xml (pain.008.001.08): 2 transaction(s) in 1 block(s), 15.25 EUR")
+    message_id = lines[0].split(".xml")[0]
+    target = tmp_path / "out.xml"
+    download = run("remittance", "download", rid, "--company", "ong", "-o", str(target))
+    assert download.exit_code == 0, download.output
+    sepa_write.validate_xml(target.read_bytes(), "pain.008.001.08")
+    assert run("remittance", "sent", rid, "--company", "ong").stdout == (
+        f"Remittance {rid} sent: 2 payment(s) paid.\n"
+    )
+    shown = run("remittance", "show", rid, "--company", "ong")
+    assert "state:            sent" in shown.stdout
+    listing = run("remittance", "list", "--company", "ong", "--state", "sent")
+    assert message_id in listing.stdout
+
+    returned = tmp_path / "rechazo.xml"
+    p = payment_of(uow, first)
+    returned.write_bytes(pain002(message_id, [(p.end_to_end_id, "MD06", "10.00")]))
+    loaded = run("returns", "load", str(returned), "--company", "ong")
+    assert loaded.exit_code == 0, loaded.output
+    assert loaded.stdout.splitlines()[-1].endswith(f"for remittance {rid}: 1 payment(s) returned.")
+    assert payment_of(uow, first).refund_requested is True
+    again = run("returns", "load", str(returned), "--company", "ong")
+    assert again.stdout.startswith("Already loaded as return file")
+
+    # Errors are one line and a non-zero exit.
+    bad = run("remittance", "generate", rid, "--company", "ong")
+    assert bad.exit_code == 1
+    assert "is generated" not in bad.stdout
+    refused = run(
+        "remittance", "create", "--company", "ong", "--name", "x", "--charge-date", "2099-13-01",
+        "--account", str(b.account_id),
+    )  # fmt: skip
+    assert refused.exit_code == 2

@@ -17,6 +17,7 @@ from recaudo.cli import (
     exchange,  # noqa: F401
     layout,  # noqa: F401
     reconcile,  # noqa: F401
+    remittance,  # noqa: F401
     settlement,  # noqa: F401
 )
 

@@ -28,7 +28,7 @@ count, not one per payment.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -1083,6 +1083,7 @@ def charge_card_remittance(
     actor: Actor,
     clock: Clock,
     settings: Settings | None = None,
+    on_charged: Callable[[ChargeLine], None] | None = None,
 ) -> ChargeRun:
     """Charge each payment of a card remittance through the gateway, one by one.
 
@@ -1124,6 +1125,8 @@ def charge_card_remittance(
         )
         if line is not None:
             lines.append(line)
+            if on_charged is not None:
+                on_charged(line)
     with uow:
         row = _remittance(uow, company_id, remittance_id, lock=True)
         left = uow.session.scalar(
