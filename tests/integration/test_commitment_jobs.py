@@ -14,6 +14,7 @@ from recaudo.adapters.db.tables import AuditEvent, CommitmentPayment, Company
 from recaudo.adapters.db.uow import UnitOfWork
 from recaudo.bootstrap import Container
 from recaudo.config import Settings
+from recaudo.domain.errors import ValidationFailed
 from recaudo.jobs import commitments as jobs
 from recaudo.jobs.schedule import PERIODIC_JOBS
 from recaudo.services import commitments as svc
@@ -276,3 +277,13 @@ def test_active_flags_follow_the_end_date(
             "job:commitments",
             {"active": False, "today": "2026-03-16"},
         )
+
+
+def test_generation_refuses_more_than_a_year_ahead(
+    uow: UnitOfWork, company_es: Company, payer: int, admin: Actor, clock: FrozenClock
+) -> None:
+    create(uow, company_es, payer, admin, clock)
+    run = svc.generate_payments(uow, company_es.id, month=date(2027, 3, 1), clock=clock)
+    assert run.created == 12
+    with pytest.raises(ValidationFailed, match=r"cannot generate beyond 2027-03 \(12 months"):
+        svc.generate_payments(uow, company_es.id, month=date(2027, 4, 1), clock=clock)

@@ -378,6 +378,8 @@ def _amount_minor(value: str | Decimal, currency: str) -> int:
     return minor
 
 
+# How far ahead payments may be generated on demand.
+MAX_MONTHS_AHEAD = 12
 # How far from today a first payment may be: farther back would generate decades of
 # payments at once; farther ahead is a typo.
 MAX_YEARS_BACK = 10
@@ -673,9 +675,16 @@ def generate_payments(
     actor.require_write()
     with uow:
         company = _company(uow, actor, company_id)
+        today = local_today(company, clock())
         if month is None:
-            month = target_month(local_today(company, clock()), generate_for_of(uow, company_id))
+            month = target_month(today, generate_for_of(uow, company_id))
         month = month_start(month)
+        latest = add_months(month_start(today), MAX_MONTHS_AHEAD)
+        if month > latest:
+            raise ValidationFailed(
+                f"cannot generate beyond {latest:%Y-%m} ({MAX_MONTHS_AHEAD} months ahead)",
+                field="month",
+            )
     # Commitments that may still owe a payment: no end date, or one within the last two
     # years (those that ended before have had every payment generated long ago).
     floor = add_months(month, -24)
