@@ -27,7 +27,9 @@ from recaudo.api.routers import (
     holidays,
     imports,
     incidents,
+    negotiations,
     payments,
+    policies,
     reconciliations,
     remittances,
     returns,
@@ -96,6 +98,8 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(returns.router, prefix=PREFIX)
     app.include_router(commitments.router, prefix=PREFIX)
     app.include_router(creditor_accounts.router, prefix=PREFIX)
+    app.include_router(negotiations.router, prefix=PREFIX)
+    app.include_router(policies.router, prefix=PREFIX)
     app.include_router(health.router)
 
     @app.get("/", include_in_schema=False)

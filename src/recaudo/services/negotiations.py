@@ -1935,3 +1935,17 @@ def negotiation_for_debt(
         if n is None:
             raise NotFound(f"debt {ref!r} is in no negotiation", field="debts")
         return _view(uow, n)
+
+
+def negotiation_by_key(
+    uow: UnitOfWork, company_id: int, key: str, *, actor: Actor
+) -> NegotiationView | None:
+    """The negotiation created with this idempotency key, if any."""
+    with uow:
+        _company(uow, company_id, actor)
+        n = uow.session.scalar(
+            select(Negotiation).where(
+                Negotiation.company_id == company_id, Negotiation.external_id == key.strip()
+            )
+        )
+        return None if n is None else _view(uow, n)

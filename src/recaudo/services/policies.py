@@ -37,7 +37,7 @@ from recaudo.services import audit
 from recaudo.services.context import Actor, Clock, Role
 
 MAX_RULE_CHARS = 1000
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\- ]{0,99}$")
+NAME = re.compile(r"^[^\x00-\x1f\x7f]{1,100}$")
 CAUSE = re.compile(r"^[A-Za-z0-9_.\-]{1,100}$")
 EXCEPTION_NAME = re.compile(r"^[A-Z0-9_]{1,40}$")
 
@@ -328,7 +328,7 @@ def add_policy(
     if not actor.can_see(company_id):
         raise NotFound(f"no company {company_id}")
     name = _clean_text(
-        new.name, NAME, "name", "must be 1 to 100 letters, digits, spaces, '.', '_' or '-'"
+        new.name, NAME, "name", "must have 1 to 100 characters, no control characters"
     )
     strategy = parse_strategy(new.strategy).value
     compile_rule(new.rule)
