@@ -4,6 +4,7 @@ and settings."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 
@@ -622,3 +623,83 @@ def test_cli_commitments_and_creditor_accounts(db_url: str) -> None:
     assert code == 2 and "wrong check digit" in err
     code, out, _ = run("creditor-account", "list", "--company", "ong")
     assert code == 0 and IBAN in out and "pain.008.001.08" in out
+
+
+def test_switching_to_direct_debit_creates_a_mandate_and_shortening_cancels(
+    uow: UnitOfWork, company_es: Company, payer: int, admin: Actor, clock: FrozenClock
+) -> None:
+    cash = monthly_dd(payer, method="cash", iban=None, first_payment_on=date(2026, 3, 10))
+    view = svc.create_commitment(uow, company_es.id, cash, actor=admin, clock=clock)
+    svc.generate_payments(uow, company_es.id, month=date(2026, 6, 1), clock=clock)
+    assert view.mandate is None
+    with pytest.raises(ValidationFailed, match="a direct debit needs the payer's IBAN"):
+        svc.edit_commitment(
+            uow,
+            company_es.id,
+            view.id,
+            CommitmentChanges(method="direct_debit"),
+            actor=admin,
+            clock=clock,
+        )
+    switched = svc.edit_commitment(
+        uow,
+        company_es.id,
+        view.id,
+        CommitmentChanges(method="direct_debit", iban=IBAN, mandate_signed_on=date(2026, 3, 1)),
+        actor=admin,
+        clock=clock,
+    )
+    assert switched.mandate is not None
+    assert (switched.mandate.reference, switched.mandate.signed_on) == (
+        f"ONG-{view.id:08d}-01",
+        date(2026, 3, 1),
+    )
+    rows = payments(uow, company_es.id, view.id)
+    assert [(p.due_on, p.method, p.status, p.mandate_id) for p in rows] == [
+        (d, "direct_debit", "not_remitted", switched.mandate.id)
+        for d in (date(2026, 3, 10), date(2026, 4, 10), date(2026, 5, 10), date(2026, 6, 10))
+    ]
+    # An earlier end date cancels the open payments after it; the flag stays right.
+    shortened = svc.edit_commitment(
+        uow,
+        company_es.id,
+        view.id,
+        CommitmentChanges(ends_on=date(2026, 4, 30)),
+        actor=admin,
+        clock=clock,
+    )
+    assert shortened.active is True
+    assert [p.status for p in payments(uow, company_es.id, view.id)] == [
+        "not_remitted",
+        "not_remitted",
+        "cancelled",
+        "cancelled",
+    ]
+
+
+def test_issued_transfer_payments_carry_the_payees_account(
+    uow: UnitOfWork, company_es: Company, payer: int, admin: Actor, clock: FrozenClock
+) -> None:
+    data = monthly_dd(
+        payer,
+        method="transfer_issued",
+        direction="expense",
+        kind="services",
+        periodicity="quarterly",
+        iban=IBAN2,
+        bic="CAIXESBBXXX",
+    )
+    view = svc.create_commitment(uow, company_es.id, data, actor=admin, clock=clock)
+    assert view.mandate is None
+    rows = payments(uow, company_es.id, view.id)
+    assert [(p.due_on, p.status, p.iban, p.bic, p.mandate_id) for p in rows] == [
+        (date(2026, 1, 31), "pending", IBAN2, "CAIXESBBXXX", None)
+    ]
+    with uow:
+        svc.transition_payment(uow, company_es.id, rows[0].id, "remitted", actor=admin, clock=clock)
+        svc.transition_payment(uow, company_es.id, rows[0].id, "paid", actor=admin, clock=clock)
+        uow.commit()
+    with pytest.raises(ValidationFailed, match="an issued transfer pays out"):
+        svc.create_commitment(
+            uow, company_es.id, replace(data, direction="income"), actor=admin, clock=clock
+        )
