@@ -735,20 +735,22 @@ class _Checker:
             self.error("invalid_iban", f"payment {pid}: IBAN {row.iban!r} is not valid", pid)
             return False
         if row.bic:
-            key = (row.bic, row.iban[:12])
-            if key not in self._bic_checked:
-                try:
-                    sepa.validate_bic(row.bic)
-                    self._bic_checked[key] = sepa.bic_matches_iban(row.bic, row.iban)
-                except ValidationFailed:
-                    self._bic_checked[key] = False
-            if self._bic_checked[key] is False:
-                self.warning(
-                    "bic_mismatch",
-                    f"payment {pid}: BIC {row.bic} is not the bank of IBAN {row.iban}",
-                    pid,
-                )
+            self.bic(pid, row.bic, row.iban)
         return True
+
+    def bic(self, pid: int, bic: str, iban: str) -> None:
+        """Warn when the BIC is not the IBAN's bank's (checked once per bank)."""
+        key = (bic, iban[:12])
+        if key not in self._bic_checked:
+            try:
+                sepa.validate_bic(bic)
+                self._bic_checked[key] = sepa.bic_matches_iban(bic, iban)
+            except (ValidationFailed, ValueError):
+                self._bic_checked[key] = False
+        if self._bic_checked[key] is False:
+            self.warning(
+                "bic_mismatch", f"payment {pid}: BIC {bic} is not the bank of IBAN {iban}", pid
+            )
 
     def _mandate_of(self, row: _Row) -> bool:
         pid = row.id
@@ -1436,7 +1438,7 @@ def _generate(
     connection = session.connection()
     stream = connection.execute(stmt, execution_options={"stream_results": True, "yield_per": 5000})
     company_account = _company_account(account, direct_debit=direct_debit)
-    rows = _Peekable(iter(stream), checker)
+    rows = _Peekable(iter(stream), checker, row.kind)
     with storage.spooled(data_dir) as tmp:
         with open(tmp, "wb") as out:
             try:
@@ -1458,10 +1460,18 @@ def _generate(
                     )
             except sepa_write.SepaWriteError:
                 if not checker.error_count:
-                    raise
+                    stream.close()
+                    # A value the writer refused: check everything the slow way, so that
+                    # every problem is listed (not only the first).
+                    full = _check_all(uow, row, company, clock, full_iban=False)
+                    if not full.error_count:
+                        raise
+                    raise _Blocked(full) from None
                 rows.drain()  # every problem is listed, not only those before the stop
             finally:
                 stream.close()
+        if row.kind != "card":
+            checker.without_address = rows.seen
         checker.finish()
         if checker.error_count:
             raise _Blocked(checker)
@@ -1523,31 +1533,57 @@ def _generate(
     )
 
 
-class _Peekable:
-    """The checked rows of the stream, one look ahead (to end each group at its last row)."""
+_CENTS = -2  # EUR minor units
 
-    def __init__(self, stream: Iterator[Any], checker: _Checker) -> None:
+
+class _Peekable:
+    """The streamed rows, checked on the way, one look ahead (to end each group at its
+    last row). Rows stay the driver's tuples (no ORM object, no copy).
+
+    The checks here are the ones the writer does not make (state, method, amount,
+    currency, IBAN and mandate present, mandate not invalid) plus the BIC warning; the
+    writer checks the IBAN's digits and transliterates the texts, and on its first refusal
+    the whole remittance is checked again the slow way so that every problem is listed.
+    """
+
+    def __init__(self, stream: Iterator[Any], checker: _Checker, kind: str) -> None:
         self._stream = stream
         self._checker = checker
-        self._next: tuple[Any, _Row, str, str] | None = None
+        self._addable = frozenset(ADDABLE[kind])
+        self._method = METHOD_OF_KIND[kind]
+        self._direct_debit = kind == "direct_debit"
+        self._next: Any = None
         self._done = False
+        self.seen = 0
 
-    def peek(self) -> tuple[Any, _Row, str, str] | None:
+    def _ok(self, v: Any) -> bool:
+        if (
+            v[4] in self._addable
+            and v[5] == self._method
+            and v[2] > 0
+            and v[3] == SEPA_CURRENCY
+            and v[6]
+            and (not self._direct_debit or (v[9] is not None and v[11] != "invalid"))
+        ):
+            if v[7]:
+                self._checker.bic(v[0], v[7], v[6])
+            return True
+        self._checker.payment(_Row(*v[:15]))  # lists each of its problems
+        return False
+
+    def peek(self) -> Any:
         while self._next is None and not self._done:
             values = next(self._stream, None)
             if values is None:
                 self._done = True
                 break
-            item = _Row(*values[:15])
-            texts = self._checker.payment(item)
-            if texts is not None:
-                key = (values[15], item.scheme or "CORE") if len(values) > 15 else None
-                self._next = (key, item, texts[0], texts[1])
+            self.seen += 1
+            if self._ok(values):
+                self._next = values
         return self._next
 
-    def take(self) -> tuple[Any, _Row, str, str]:
+    def take(self) -> Any:
         found = self.peek()
-        assert found is not None
         self._next = None
         return found
 
@@ -1560,21 +1596,24 @@ class _Peekable:
 def _dd_groups(
     rows: _Peekable, totals: Sequence[Any], message_id: str, charge_date: date
 ) -> Iterator[sepa_write.DirectDebitGroup]:
+    transaction = sepa_write.DirectDebitTransaction
     for n, (seq, scheme, count, total) in enumerate(totals, 1):
-        key = (seq, scheme)
 
-        def transactions(key: Any = key) -> Iterator[sepa_write.DirectDebitTransaction]:
-            while (found := rows.peek()) is not None and found[0] == key:
-                _, item, name, concept = rows.take()
-                yield sepa_write.DirectDebitTransaction(
-                    end_to_end_id=item.end_to_end_id,
-                    amount=money.from_minor(item.amount_minor, SEPA_CURRENCY),
-                    mandate_id=item.mandate_reference or "",
-                    mandate_signed_on=item.mandate_signed_on or charge_date,
-                    debtor_name=name,
-                    debtor_iban=item.iban or "",
-                    debtor_bic=item.bic,
-                    remittance_information=concept,
+        def transactions(
+            seq: str = seq, scheme: str = scheme
+        ) -> Iterator[sepa_write.DirectDebitTransaction]:
+            while (v := rows.peek()) is not None and v[15] == seq and (v[12] or "CORE") == scheme:
+                rows.take()
+                yield transaction(
+                    v[1],
+                    Decimal(v[2]).scaleb(_CENTS),
+                    v[9],
+                    v[10] or charge_date,
+                    v[13],
+                    v[6],
+                    v[7],
+                    None,
+                    v[14],
                 )
 
         yield sepa_write.DirectDebitGroup(
@@ -1592,17 +1631,11 @@ def _dd_groups(
 def _ct_groups(
     rows: _Peekable, count: int, total_minor: int, message_id: str, execution_date: date
 ) -> Iterator[sepa_write.CreditTransferGroup]:
+    transaction = sepa_write.CreditTransferTransaction
+
     def transactions() -> Iterator[sepa_write.CreditTransferTransaction]:
-        while rows.peek() is not None:
-            _, item, name, concept = rows.take()
-            yield sepa_write.CreditTransferTransaction(
-                end_to_end_id=item.end_to_end_id,
-                amount=money.from_minor(item.amount_minor, SEPA_CURRENCY),
-                creditor_name=name,
-                creditor_iban=item.iban or "",
-                creditor_bic=item.bic,
-                remittance_information=concept,
-            )
+        while (v := rows.take()) is not None:
+            yield transaction(v[1], Decimal(v[2]).scaleb(_CENTS), v[13], v[6], v[7], None, v[14])
 
     yield sepa_write.CreditTransferGroup(
         payment_information_id=f"{message_id}-1",
