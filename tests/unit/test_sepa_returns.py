@@ -758,3 +758,42 @@ def test_follow_up_table_is_exactly_the_issue_list() -> None:
         "MD02": ReturnFollowUp.INVALIDATE_MANDATE,
         "MD06": ReturnFollowUp.REFUND_REQUESTED,
     }
+
+
+def test_pain002_without_group_header() -> None:
+    data = pain002().replace(b"<GrpHdr>", b"<GrpHdrX>").replace(b"</GrpHdr>", b"</GrpHdrX>")
+    assert refused(data).message == "line 3: pain.002.001.03: <CstmrPmtStsRpt> has no <GrpHdr>"
+
+
+def test_damage_is_reported_before_what_the_file_is() -> None:
+    """A damaged pain.008 is refused as damaged XML, not as 'not a return file'."""
+    data = (DATA / "pain.008.001.02.xml").read_bytes().replace(b"</MsgId>", b"", 1)
+    assert "not well-formed XML" in refused(data).message
+
+
+def test_a_large_report_reads_every_transaction() -> None:
+    """5,000 rejections in 5 blocks (read as a stream, one transaction at a time)."""
+    sample = (DATA / "LaCaixa_pain00200103_Example2.xml").read_bytes()
+    start = sample.index(b"<OrgnlPmtInfAndSts>")
+    end = sample.rindex(b"</OrgnlPmtInfAndSts>") + len(b"</OrgnlPmtInfAndSts>")
+    one = sample[sample.index(b"<TxInfAndSts>") : sample.index(b"</TxInfAndSts>") + 14]
+    blocks = []
+    for block in range(5):
+        txs = b"".join(
+            one.replace(b"15M/025450120151203", b"E2E-%d-%04d" % (block, i)).replace(
+                b"193.45", b"%d.%02d" % (i, block)
+            )
+            for i in range(1000)
+        )
+        blocks.append(
+            b"<OrgnlPmtInfAndSts><OrgnlPmtInfId>BLOCK-%d</OrgnlPmtInfId>%s</OrgnlPmtInfAndSts>"
+            % (block, txs)
+        )
+    report = parse_return_file(sample[:start] + b"".join(blocks) + sample[end:])
+    assert len(report.transactions) == 5000
+    assert report.transactions[0].end_to_end_id == "E2E-0-0000"
+    assert report.transactions[-1].end_to_end_id == "E2E-4-0999"
+    assert report.transactions[-1].original_payment_information_id == "BLOCK-4"
+    expected = sum(Decimal(f"{i}.{b:02d}") for b in range(5) for i in range(1000))
+    assert sum(t.amount or Decimal(0) for t in report.transactions) == expected
+    assert {t.reason_code for t in report.transactions} == {"AM04"}
