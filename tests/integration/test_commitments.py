@@ -703,3 +703,43 @@ def test_issued_transfer_payments_carry_the_payees_account(
         svc.create_commitment(
             uow, company_es.id, replace(data, direction="income"), actor=admin, clock=clock
         )
+
+
+def test_invalid_mandate_is_renewed_only_with_a_new_signature(
+    uow: UnitOfWork, company_es: Company, payer: int, admin: Actor, clock: FrozenClock
+) -> None:
+    view = svc.create_commitment(uow, company_es.id, monthly_dd(payer), actor=admin, clock=clock)
+    assert view.mandate is not None
+    with uow:  # what a return with MD01 does
+        mandate = uow.session.get(Mandate, view.mandate.id)
+        assert mandate is not None
+        mandate.status, mandate.invalid_reason = "invalid", "MD01"
+        uow.commit()
+    same = svc.edit_commitment(
+        uow, company_es.id, view.id, CommitmentChanges(amount="11"), actor=admin, clock=clock
+    )
+    assert same.mandate is not None
+    assert (same.mandate.id, same.mandate.status) == (view.mandate.id, "invalid")
+    renewed = svc.edit_commitment(
+        uow,
+        company_es.id,
+        view.id,
+        CommitmentChanges(mandate_signed_on=date(2026, 3, 2)),
+        actor=admin,
+        clock=clock,
+    )
+    assert renewed.mandate is not None
+    assert (renewed.mandate.reference[-2:], renewed.mandate.status) == ("02", "active")
+    b2b = svc.edit_commitment(
+        uow,
+        company_es.id,
+        view.id,
+        CommitmentChanges(mandate_scheme="B2B"),
+        actor=admin,
+        clock=clock,
+    )
+    assert b2b.mandate is not None
+    assert (b2b.mandate.reference[-2:], b2b.mandate.scheme) == ("03", "B2B")
+    with uow:
+        statuses = [m.status for m in svc.list_mandates(uow, company_es.id, view.id)]
+    assert statuses == ["invalid", "replaced", "active"]

@@ -893,7 +893,10 @@ def edit_commitment(
             row.card_token,
             Periodicity(row.periodicity),
         )
-        # The mandate: a direct debit needs an active one on the current IBAN.
+        # The mandate: a direct debit needs one on the current IBAN. A new one is made when
+        # there is none, the IBAN or the scheme changes, or a new signature date is given
+        # for a mandate the bank declared invalid (the debtor signed again). An invalid
+        # mandate is never silently replaced: collecting needs the debtor's signature.
         current = uow.session.get(Mandate, row.mandate_id) if row.mandate_id else None
         if method is Method.DIRECT_DEBIT:
             scheme = (
@@ -901,7 +904,18 @@ def edit_commitment(
                 if changes.mandate_scheme is not None
                 else (current.scheme if current is not None else sepa.Scheme.CORE.value)
             )
-            if current is None or current.status != MandateStatus.ACTIVE or row.iban != old_iban:
+            renewed = (
+                current is not None
+                and current.status != MandateStatus.ACTIVE
+                and changes.mandate_signed_on is not None
+            )
+            if (
+                current is None
+                or current.status == MandateStatus.REPLACED
+                or row.iban != old_iban
+                or scheme != current.scheme
+                or renewed
+            ):
                 if current is not None and current.status == MandateStatus.ACTIVE:
                     _retire_mandate(uow, current, MandateStatus.REPLACED, actor=actor, clock=clock)
                 mandate = _new_mandate(
