@@ -797,3 +797,10 @@ def test_a_large_report_reads_every_transaction() -> None:
     expected = sum(Decimal(f"{i}.{b:02d}") for b in range(5) for i in range(1000))
     assert sum(t.amount or Decimal(0) for t in report.transactions) == expected
     assert {t.reason_code for t in report.transactions} == {"AM04"}
+
+
+def test_content_after_the_document_is_refused() -> None:
+    data = pain002() + b"<Document/>\n"
+    assert refused(data).message == (
+        "line 23: not well-formed XML (column 1): Extra content at the end of the document"
+    )

@@ -498,9 +498,9 @@ class _Reader:
         message: etree._Element | None = None
         for _event, element in _events(raw, ("end",), tags):
             parent = element.getparent()
-            if parent is None:  # the root, <Document>, is complete
-                root = element
-                break
+            if parent is None:  # the root, <Document>, is complete; lxml still checks
+                root = element  # that nothing but comments follows it
+                continue
             if element.tag == message_tag:
                 if parent.getparent() is None:
                     message = element
