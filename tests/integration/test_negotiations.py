@@ -3,14 +3,17 @@ activation, fulfilment, breaking and reinstatement of condoned amounts."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from typer.testing import CliRunner
 
 from recaudo.adapters.db.tables import AuditEvent, Company, Debt, DebtComponent, Negotiation
 from recaudo.adapters.db.uow import UnitOfWork
+from recaudo.cli import app
 from recaudo.domain.errors import Conflict, ValidationFailed
 from recaudo.domain.payments import PaymentMethod
 from recaudo.jobs import negotiations as negotiation_job
@@ -343,3 +346,118 @@ def test_accept_refuses_a_debt_that_changed(
     )
     assert _debts(uow)[0][2] == "open"
     assert neg.get_negotiation(uow, company_es.id, n.id, actor=OPERATOR).state == "proposed"
+
+
+def test_cli_policy_and_negotiation_commands(
+    db_url: str, uow: UnitOfWork, company: Company, clock: FrozenClock, tmp_path: Path
+) -> None:
+    """The commands run on the real clock: the debt is 60 days late today."""
+    env = {"RECAUDO_DATABASE_URL": db_url, "RECAUDO_DATA_DIR": str(tmp_path), "COLUMNS": "240"}
+
+    def run(*args: str) -> tuple[int, str]:
+        result = CliRunner().invoke(app, list(args), env=env)
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            raise result.exception
+        return result.exit_code, result.output
+
+    customer = add_customer(uow, company, "123456785", "Ana Pérez", clock)
+    add_debt(uow, company, customer, "L-1", "90000", date.today() - timedelta(days=60), clock)
+    code, output = run(
+        "policy",
+        "add",
+        "--company",
+        "acme",
+        "--name",
+        "plan",
+        "--strategy",
+        "PPPL",
+        "--rule",
+        "days_past_due >= 30 and term <= 6",
+        "--cause",
+        "causa1",
+        "--message",
+        "6 installments at most",
+        "--param",
+        "term=3",
+        "--param",
+        "annual_rate=0",
+    )
+    assert (code, output) == (0, "policy 1 (plan) for PPPL: days_past_due >= 30 and term <= 6\n")
+    code, output = run(
+        "policy",
+        "add",
+        "--company",
+        "acme",
+        "--name",
+        "evil",
+        "--strategy",
+        "CNTL",
+        "--rule",
+        "foo.__class__",
+        "--cause",
+        "x",
+        "--message",
+        "x",
+    )
+    assert code == 2 and "may not name 'foo'" in output
+    code, output = run("policy", "list", "--company", "acme")
+    assert code == 0 and "days_past_due >= 30 and term <= 6" in output
+    code, output = run(
+        "negotiation",
+        "simulate",
+        "--company",
+        "acme",
+        "--customer",
+        "12.345.678-5",
+        "--param",
+        "PPPL.term=12",
+    )
+    assert code == 0, output
+    assert "6 installments at most" in output and "| no " in output.replace("│", "|")
+    code, output = run(
+        "negotiation",
+        "create",
+        "--company",
+        "acme",
+        "--customer",
+        "12.345.678-5",
+        "--strategy",
+        "PPPL",
+        "--debt",
+        "L-1",
+        "--commitment",
+        "P:30000",
+        "--commitment",
+        "P:60000",
+    )
+    assert code == 2
+    assert "the last commitment (2 of 2) is partial ('P')" in " ".join(output.split())
+    code, output = run(
+        "negotiation",
+        "create",
+        "--company",
+        "acme",
+        "--customer",
+        "12.345.678-5",
+        "--strategy",
+        "PPPL",
+        "--debt",
+        "L-1",
+    )
+    assert code == 0, output
+    assert output.splitlines()[0] == "negotiation 1: PPPL (Plan de pagos a plazo), proposed"
+    code, output = run("negotiation", "accept", "--company", "acme", "1")
+    assert code == 0, output
+    assert output.splitlines()[0] == "negotiation 1: PPPL (Plan de pagos a plazo), accepted"
+    assert "NEG1-001" in output and "30000" in output
+    code, output = run("negotiation", "list", "--company", "acme", "--state", "accepted")
+    assert code == 0 and "PPPL" in output
+    code, output = run("negotiation", "show", "--company", "acme", "2")
+    assert (code, output.strip()) == (1, "Error: no negotiation 2")
+    code, output = run("negotiation", "review")
+    assert (code, output) == (
+        0,
+        "activated 0, fulfilled 0, broken 0 (condonation reinstated in 0)\n",
+    )
+    code, output = run("policy", "disable", "--company", "acme", "1")
+    assert (code, output) == (0, "policy 1 (plan) disabled\n")

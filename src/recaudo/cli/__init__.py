@@ -16,6 +16,7 @@ from recaudo.cli import (
     delivery,  # noqa: F401
     exchange,  # noqa: F401
     layout,  # noqa: F401
+    negotiation,  # noqa: F401
     reconcile,  # noqa: F401
     remittance,  # noqa: F401
     settlement,  # noqa: F401

@@ -84,6 +84,7 @@ from recaudo.domain.strategies import (
 from recaudo.services import audit, policies
 from recaudo.services.balances import paid_by_debt
 from recaudo.services.context import SYSTEM, Actor, Clock, Role
+from recaudo.services.customers import find_customer
 from recaudo.services.debt_components import BALANCE, WRITTEN_OFF, breakdowns, open_components
 from recaudo.services.policies import Cause, Facts
 from recaudo.services.queries import Paging
@@ -1949,3 +1950,12 @@ def negotiation_by_key(
             )
         )
         return None if n is None else _view(uow, n)
+
+
+def customer_by_national_id(
+    uow: UnitOfWork, company_id: int, raw_id: str, *, actor: Actor, id_type: str | None = None
+) -> int:
+    """A customer's id from their national id (validated for the company's country)."""
+    with uow:
+        company = _company(uow, company_id, actor)
+        return find_customer(uow, company, raw_id, id_type).id
