@@ -804,3 +804,26 @@ def test_content_after_the_document_is_refused() -> None:
     assert refused(data).message == (
         "line 23: not well-formed XML (column 1): Extra content at the end of the document"
     )
+
+
+NAMESPACE = b"urn:iso:std:iso:20022:tech:xsd:pain.002.001.03"
+
+
+def test_deep_nesting_is_refused_by_the_parser_limits() -> None:
+    data = b'<Document xmlns="%s">%s%s</Document>' % (
+        NAMESPACE,
+        b"<a>" * 100_000,
+        b"</a>" * 100_000,
+    )
+    assert refused(data).message == (
+        "line 1: not well-formed XML (column 833): Excessive depth in document: 256, use "
+        "XML_PARSE_HUGE option"
+    )
+
+
+def test_a_giant_text_node_is_refused_by_the_parser_limits() -> None:
+    data = (
+        b'<Document xmlns="%s"><CstmrPmtStsRpt><GrpHdr><MsgId>%s</MsgId></GrpHdr>'
+        b"</CstmrPmtStsRpt></Document>" % (NAMESPACE, b"x" * 20_000_000)
+    )
+    assert "Text node too long" in refused(data).message
