@@ -827,3 +827,17 @@ def test_a_giant_text_node_is_refused_by_the_parser_limits() -> None:
         b"</CstmrPmtStsRpt></Document>" % (NAMESPACE, b"x" * 20_000_000)
     )
     assert "Text node too long" in refused(data).message
+
+
+def test_latin1_bytes_in_a_utf8_file_are_explained() -> None:
+    sample = (DATA / "LaCaixa_pain00200103_Example1.xml").read_bytes()
+    data = sample.replace(b"NURIA", "NÚRIA".encode("latin-1"), 1)
+    assert refused(data).message == (
+        "line 68: not well-formed XML (column 18): Invalid bytes in character encoding (the "
+        "file says it is UTF-8, but these bytes are not UTF-8)"
+    )
+    undeclared = data.split(b"\n", 1)[1]
+    assert refused(undeclared).message == (
+        "line 67: not well-formed XML (column 18): Invalid bytes in character encoding "
+        "(without an encoding declaration a file must be UTF-8; was it saved as Latin-1?)"
+    )

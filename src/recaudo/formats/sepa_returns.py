@@ -83,6 +83,7 @@ _RETURN_TYPE = re.compile(r"/RTYP/([A-Z]{4})")
 _NOT_PROVIDED = "NOTPROVIDED"
 _POSITION_SUFFIX = re.compile(r"(, line \d+, column \d+)+$")
 _DOCTYPE = b"<!DOCTYPE"
+_DECLARED_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
 _PROLOG_SCAN = 64 * 1024
 _TRUE = frozenset({"true", "1"})
 
@@ -278,6 +279,15 @@ def _syntax_error(exc: etree.XMLSyntaxError, raw: bytes) -> ReturnFileError:
     column = exc.position[1] if exc.position else 0
     where = f" (column {column})" if line and column else ""
     detail = _POSITION_SUFFIX.sub("", (exc.msg or "").strip()) or "syntax error"
+    if "encoding" in detail.lower():
+        declared = _DECLARED_ENCODING.search(raw[:200])
+        if declared is not None:
+            name = declared.group(1).decode("ascii")
+            detail += f" (the file says it is {name}, but these bytes are not {name})"
+        else:
+            detail += (
+                " (without an encoding declaration a file must be UTF-8; was it saved as Latin-1?)"
+            )
     if _DOCTYPE in raw[:_PROLOG_SCAN]:
         return ReturnFileError(
             "the document has a DOCTYPE declaration (ISO 20022 messages never have one) "
