@@ -488,3 +488,27 @@ def test_malformed_or_foreign_files_change_nothing(
             uow, company_es.id, sample("pain.002.001.03_2.xml"), "y.xml", actor=admin, clock=clock
         )
     assert state(uow) == before
+
+
+def test_rejected_before_sent_joins_a_later_remittance(
+    uow: UnitOfWork, company_es: Company, clock: FrozenClock, admin: Actor, tmp_path: Path
+) -> None:
+    sent = sent_remittance(uow, company_es, clock, admin, tmp_path, ["10.00"])
+    more = sent_remittance_more(uow, sent, clock, admin, tmp_path, ["8.00", "9.00"])
+    # `more` is generated, not sent: the bank rejects one of its payments at once.
+    p = more.payments[0]
+    returns.load_return_file(
+        uow, company_es.id, pain002(more.message_id, [(p.end_to_end_id, "AM04", "8.00")]),
+        "pronto.xml", actor=admin, clock=clock,
+    )  # fmt: skip
+    assert payment_of(uow, more.commitments[0]).status == "to_recover"
+    later = new_remittance_for(uow, sent, admin, clock)
+    bulk = remittances.add_payments(
+        uow, company_es.id, later, PaymentFilter(status="to_recover"), actor=admin, clock=clock
+    )
+    assert (bulk.added, bulk.remittance.payments_total) == (1, Decimal("8.00"))
+    # The other payment of `more` is still in it, and is paid when `more` is sent.
+    done = remittances.mark_sent(uow, company_es.id, more.remittance_id, actor=admin, clock=clock)
+    assert done.payment_count == 1
+    assert payment_of(uow, more.commitments[1]).status == "paid"
+    assert payment_of(uow, more.commitments[0]).status == "to_recover"

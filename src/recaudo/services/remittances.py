@@ -358,8 +358,9 @@ def list_remittances(
 
 
 def _free_for(kind: str) -> ColumnElement[bool]:
-    """Payments not in another open (or generating) remittance."""
-    busy = select(Remittance.id).where(Remittance.state != SENT).scalar_subquery()
+    """Payments in no remittance, or returned ones (`to_recover`) whose remittance is not
+    open any more (generated or sent): they may join a new one."""
+    busy = select(Remittance.id).where(Remittance.state == OPEN).scalar_subquery()
     return or_(
         CommitmentPayment.remittance_id.is_(None),
         and_(
