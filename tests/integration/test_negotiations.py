@@ -11,7 +11,14 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from recaudo.adapters.db.tables import AuditEvent, Company, Debt, DebtComponent, Negotiation
+from recaudo.adapters.db.tables import (
+    AuditEvent,
+    Company,
+    Customer,
+    Debt,
+    DebtComponent,
+    Negotiation,
+)
 from recaudo.adapters.db.uow import UnitOfWork
 from recaudo.cli import app
 from recaudo.domain.errors import Conflict, ValidationFailed
@@ -461,3 +468,104 @@ def test_cli_policy_and_negotiation_commands(
     )
     code, output = run("policy", "disable", "--company", "acme", "1")
     assert (code, output) == (0, "policy 1 (plan) disabled\n")
+
+
+def test_bring_current_keeps_the_debts_not_yet_due(
+    uow: UnitOfWork, company_es: Company, admin: Actor, clock: FrozenClock, customer_id: int
+) -> None:
+    with uow:
+        customer = uow.session.get(Customer, customer_id)
+        assert customer is not None
+        uow.session.expunge(customer)
+    add_debt(uow, company_es, customer, "F-2", "80.00", date(2026, 3, 20), clock)
+    policies.add_policy(
+        uow,
+        company_es.id,
+        NewPolicy("pdia", "PDIA", "customer_days_past_due >= 30", "c", "m"),
+        actor=admin,
+        clock=clock,
+    )
+    n = neg.create_negotiation(
+        uow,
+        company_es.id,
+        NewNegotiation(customer_id, "PDIA", ("F-1", "F-2")),
+        actor=OPERATOR,
+        clock=clock,
+    )
+    assert (n.negotiated, n.payment_today, n.installments_total) == (
+        E("1280.00"),
+        E("1200.00"),
+        E("0.00"),
+    )
+    accepted = neg.accept_negotiation(uow, company_es.id, n.id, actor=OPERATOR, clock=clock)
+    assert [(d.debt, d.status) for d in accepted.debts] == [("F-1", "replaced"), ("F-2", "open")]
+    assert [(p.debt, p.amount, p.due_date) for p in accepted.plan] == [
+        ("NEG1-000", E("1200.00"), date(2026, 3, 2))
+    ]
+    assert [c.kind for c in accepted.commitments] == ["T"]
+
+
+def test_proportional_reinstatement_and_the_acceptance_window(
+    uow: UnitOfWork, company_es: Company, admin: Actor, clock: FrozenClock, customer_id: int
+) -> None:
+    neg.update_settings(
+        uow,
+        company_es.id,
+        neg.SettingsChanges(reinstate_on_break="proportional"),
+        actor=admin,
+        clock=clock,
+    )
+    policies.add_policy(
+        uow,
+        company_es.id,
+        NewPolicy(
+            "ppps",
+            "PPPS",
+            "days_past_due >= 30",
+            "c",
+            "m",
+            parameters={"term": 4, "annual_rate": "0", "condonation": {"current_interest": "20"}},
+        ),
+        actor=admin,
+        clock=clock,
+    )
+    stale = neg.create_negotiation(
+        uow,
+        company_es.id,
+        NewNegotiation(customer_id, "PPPS", ("F-1",)),
+        actor=OPERATOR,
+        clock=clock,
+    )
+    clock.advance(days=8)  # 2026-03-10: more than a week after the proposal
+    with pytest.raises(Conflict) as info:
+        neg.accept_negotiation(uow, company_es.id, stale.id, actor=OPERATOR, clock=clock)
+    assert info.value.message == (
+        "the proposal of 2026-03-02 can no longer be accepted (more than 7 days): "
+        "simulate and propose again"
+    )
+    # 1200.00 - 30.00 condoned (20 % of 150.00) = 1170.00 over 4 from 2026-04-10: 292.50 each
+    with uow:
+        uow.session.get(Negotiation, stale.id).state = "broken"  # type: ignore[union-attr]
+        uow.commit()
+    n = neg.create_negotiation(
+        uow,
+        company_es.id,
+        NewNegotiation(customer_id, "PPPS", ("F-1",)),
+        actor=OPERATOR,
+        clock=clock,
+    )
+    accepted = neg.accept_negotiation(uow, company_es.id, n.id, actor=OPERATOR, clock=clock)
+    assert [(p.debt, p.amount, p.due_date) for p in accepted.plan] == [
+        ("NEG2-001", E("292.50"), date(2026, 4, 10)),
+        ("NEG2-002", E("292.50"), date(2026, 5, 10)),
+        ("NEG2-003", E("292.50"), date(2026, 6, 10)),
+        ("NEG2-004", E("292.50"), date(2026, 7, 10)),
+    ]
+    _pay(uow, company_es, customer_id, "NEG2-001", "292.50", clock)
+    clock.advance(days=62)  # 2026-05-11 local: installment 2 is 1 day late, the plan is active
+    assert neg.review_negotiations(uow, clock=clock) == neg.ReviewReport(activated=1)
+    clock.advance(days=30)  # 2026-06-10: installment 2 is 31 days late
+    assert neg.review_negotiations(uow, clock=clock) == neg.ReviewReport(broken=1, reinstated=1)
+    # 3 of 4 installments unpaid: 30.00 x 3/4 = 22.50 of current interest comes back.
+    assert _debts(uow)[-1] == ("NEG2-R", "22.5", "open", date(2026, 6, 10))
+    assert _components(uow)[-1] == ("NEG2-R", "current_interest", "balance", 2250)

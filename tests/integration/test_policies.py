@@ -45,6 +45,10 @@ FACT_NAMES = (
         ),
         ("$now != null", f"a policy rule may not name '$now': the known facts are {FACT_NAMES}"),
         ("days_past_due + 1", "a policy rule must be a yes/no condition, this one gives a FLOAT"),
+        (
+            "product_type =~ '(a+)+$'",
+            "a policy rule may not use regular expressions (=~, !~): compare with ==, != or in",
+        ),
         ("days_past_due >", "the policy rule is not valid: syntax error at: EOF"),
         ("  ", "a policy rule cannot be empty"),
     ],

@@ -1496,7 +1496,10 @@ def accept_negotiation(
     actor.require_write()
     with uow:
         company = _company(uow, company_id, actor)
+        # Locks in the payments' order: the customer first, then this plan, then the debts.
+        _customer(uow, company_id, _load(uow, company_id, negotiation_id).customer_id, lock=True)
         n = _load(uow, company_id, negotiation_id, lock=True)
+        uow.session.refresh(n)
         transition(n.state, NegotiationState.ACCEPTED)
         today = local_today(company, clock)
         made = date.fromisoformat(n.offer["as_of"])
@@ -1505,7 +1508,6 @@ def accept_negotiation(
                 f"the proposal of {made.isoformat()} can no longer be accepted (more than "
                 f"{ACCEPT_WITHIN_DAYS} days): simulate and propose again"
             )
-        _customer(uow, company_id, n.customer_id, lock=True)
         refs = list(n.offer["debts"])
         rows = list(
             uow.session.scalars(

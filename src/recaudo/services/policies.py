@@ -4,8 +4,9 @@ A policy is one rule of one strategy, written in the `rule-engine` expression la
 (`days_past_due >= 30 and balance <= 5000000`), never Python, never SQL. A rule sees only
 the facts listed in `FACTS` (the obligation, its customer and the offer being judged);
 it is compiled when it is saved, with a typed context that refuses any other symbol, any
-attribute access (`product_type.__class__`, `foo.bar`), any `$` built-in, and anything
-that is not a yes/no question. A strategy is viable for an obligation when the company
+attribute access (`product_type.__class__`, `foo.bar`), any `$` built-in, regular
+expressions (a pattern can take exponential time), and anything that is not a yes/no
+question. A strategy is viable for an obligation when the company
 has at least one active policy for it and every one of them holds, or an exception an
 admin granted overrides the rule that fails; each failing rule names its cause.
 
@@ -118,6 +119,13 @@ def _children(node: object) -> Iterable[object]:
 
 
 def _check_tree(node: object, text: str) -> None:
+    if isinstance(node, rule_ast.FuzzyComparisonExpression):
+        # A regular expression an admin types could take exponential time on a value.
+        raise ValidationFailed(
+            "a policy rule may not use regular expressions (=~, !~): compare with ==, != or in",
+            field="rule",
+            rule=text,
+        )
     if isinstance(node, rule_ast.GetAttributeExpression):
         raise ValidationFailed(
             f"a policy rule may not use attribute access ({node.name!r}): it may only "
