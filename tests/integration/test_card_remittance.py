@@ -16,6 +16,7 @@ from sqlalchemy import select
 from recaudo.adapters.card_gateway import HttpCardGateway
 from recaudo.adapters.card_gateway_sim import SimulatorServer
 from recaudo.adapters.db.tables import (
+    AuditEvent,
     Commitment,
     CommitmentSettings,
     Company,
@@ -319,3 +320,39 @@ def test_simulator_api(sim: SimulatorServer) -> None:
         pytest.raises(CardGatewayError, match="answered 401: missing or wrong API key"),
     ):
         gateway.charge(ChargeRequest("k5", "tok_visa", 100, "EUR", "x"))
+
+
+def test_an_expired_card_with_two_payments_ends_the_commitment_once(
+    uow: UnitOfWork,
+    company_es: Company,
+    clock: FrozenClock,
+    admin: Actor,
+    settings: Settings,
+    sim: SimulatorServer,
+    smtp_server: SmtpServer,  # noqa: F811
+) -> None:
+    b = books(uow, company_es, clock)
+    mail_target(uow, company_es, smtp_server, settings, admin, clock)
+    old = commit_to(
+        uow, company_es, b.ana, "9.00", clock, admin, method="card", card_token="tok_expired_a",
+        responsible_email="resp@ong.example", first=date(2026, 2, 1),
+    )  # fmt: skip
+    rid = new_remittance(uow, b, admin, clock, kind="card")
+    added = remittances.add_payments(
+        uow, company_es.id, rid, PaymentFilter(), actor=admin, clock=clock
+    )
+    assert added.added == 2  # February and March
+    with HttpCardGateway(sim.url, SIM_KEY) as gateway:
+        run = remittances.charge_card_remittance(
+            uow, company_es.id, rid, gateway=gateway, actor=admin, clock=clock, settings=settings
+        )
+    assert [(line.status, line.commitment_ended) for line in run.lines] == [
+        ("card_rejected", True),
+        ("card_rejected", True),
+    ]
+    assert len(smtp_server.messages) == 1
+    with uow:
+        ended = uow.session.scalars(
+            select(AuditEvent.entity_id).where(AuditEvent.action == "commitment.ended")
+        ).all()
+    assert ended == [str(old)]

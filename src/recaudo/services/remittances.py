@@ -930,6 +930,29 @@ def notice_for_ended(uow: UnitOfWork, commitment: Commitment, reason: str) -> No
     )
 
 
+def has_ended(uow: UnitOfWork, commitment: Commitment, clock: Clock) -> bool:
+    """The commitment already ends today or earlier (its end date is inclusive)."""
+    company = _company(uow, commitment.company_id)
+    return commitment.ends_on is not None and commitment.ends_on <= _today(company, clock)
+
+
+def end_and_notice(
+    uow: UnitOfWork, company_id: int, commitment_id: int, reason: str, actor: Actor, clock: Clock
+) -> Notice | None:
+    """End the commitment today (inside the caller's transaction) and prepare the e-mail
+    telling its responsible user; nothing when it has ended already (a second payment of
+    the same commitment returned or declined: one notice is enough)."""
+    commitment = uow.session.get(Commitment, commitment_id)
+    if commitment is None or commitment.company_id != company_id:
+        return None
+    if has_ended(uow, commitment, clock):
+        return None
+    ended = commitments.end_commitment_in_uow(
+        uow, company_id, commitment_id, reason=reason[:200], actor=actor, clock=clock
+    )
+    return notice_for_ended(uow, ended, reason[:200])
+
+
 def send_notice(
     uow: UnitOfWork, notice: Notice, *, settings: Settings | None, clock: Clock
 ) -> bool:
@@ -1248,12 +1271,9 @@ def _charge_one(
                 gateway_message=message,
             )
             if result.outcome is ChargeOutcome.EXPIRED:
-                reason = f"card expired ({message})"
-                commitment = commitments.end_commitment_in_uow(
-                    uow, company_id, item.commitment_id, reason=reason, actor=actor, clock=clock
-                )
-                notice = notice_for_ended(uow, commitment, reason)
                 ended = True
+                reason = f"card expired ({message})"
+                notice = end_and_notice(uow, company_id, item.commitment_id, reason, actor, clock)
         uow.commit()
     if notice is not None:
         send_notice(uow, notice, settings=settings, clock=clock)

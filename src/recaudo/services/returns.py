@@ -34,7 +34,6 @@ from sqlalchemy.exc import IntegrityError
 
 from recaudo.adapters.db.tables import (
     AuditEvent,
-    Commitment,
     CommitmentPayment,
     Mandate,
     Remittance,
@@ -50,7 +49,7 @@ from recaudo.formats.sepa_codes import reason_description
 from recaudo.services import audit, commitments, storage
 from recaudo.services.context import Actor, Clock
 from recaudo.services.queries import Paging, _count
-from recaudo.services.remittances import Notice, notice_for_ended, send_notice
+from recaudo.services.remittances import Notice, end_and_notice, send_notice
 from recaudo.services.views import Page
 
 logger = logging.getLogger("recaudo.returns")
@@ -510,15 +509,10 @@ def _return_one(
     if action is ReturnFollowUp.END_COMMITMENT:
         if payment.commitment_id not in ended:
             ended.add(payment.commitment_id)
-            commitment = session.get(Commitment, payment.commitment_id)
-            if commitment is not None and commitment.active:
-                why = f"return {code}: {reason or code}"[:200]
-                ended_row = commitments.end_commitment_in_uow(
-                    uow, company_id, commitment.id, reason=why, actor=actor, clock=clock
-                )
-                notice = notice_for_ended(uow, ended_row, why)
-                if notice is not None:
-                    notices.append(notice)
+            why = f"return {code}: {reason or code}"
+            notice = end_and_notice(uow, company_id, payment.commitment_id, why, actor, clock)
+            if notice is not None:
+                notices.append(notice)
         return COMMITMENT_ENDED
     if action is ReturnFollowUp.INVALIDATE_MANDATE:
         if payment.mandate_id is not None:
