@@ -39,6 +39,7 @@ from recaudo.api.routers import (
 from recaudo.api.schemas import FieldError, Problem
 from recaudo.bootstrap import Container
 from recaudo.channels.bancoestado.routes import ChannelRoutes
+from recaudo.channels.collections_management import routes as collections_management
 
 PREFIX = "/api/v1"
 DOCS_URL = "/api/docs"
@@ -101,6 +102,7 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(negotiations.router, prefix=PREFIX)
     app.include_router(policies.router, prefix=PREFIX)
     app.include_router(health.router)
+    app.include_router(collections_management.router)
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:
@@ -127,6 +129,8 @@ def create_app(container: Container) -> FastAPI:
     app.openapi = openapi  # type: ignore[method-assign]
     # Added last so it wraps every route: the size limit and the last-resort 500.
     app.add_middleware(ProblemGuard, max_body_bytes=container.settings.max_upload_bytes)
+    # The collections-management contract refuses oversized bodies in its own shape.
+    app.add_middleware(collections_management.ContractBodyLimit, container=container)
     # Around the routes: the bank channel's URLs answer in the bank's JSON, never as problems.
     app.add_middleware(ChannelRoutes, container=container)
     # Outside everything: one access line per request, the bank's URLs included.
