@@ -704,6 +704,14 @@ def test_cli_create_add_validate_generate_download_sent_and_returns_load(
     assert payment_of(uow, first).refund_requested is True
     again = run("returns", "load", str(returned), "--company", "ong")
     assert again.stdout.startswith("Already loaded as return file")
+    file_id = again.stdout.split()[5]
+    listed = run("returns", "list", "--company", "ong")
+    assert "rechazo.xml" in listed.stdout
+    shown = run("returns", "show", file_id, "--company", "ong")
+    assert shown.stdout.startswith(
+        f"Return file {file_id}: pain.002 RPT-1 (rechazo.xml), remittance {rid}, 1 returned"
+    )
+    assert "refund_requested" in shown.stdout
 
     # Errors are one line and a non-zero exit.
     bad = run("remittance", "generate", rid, "--company", "ong")

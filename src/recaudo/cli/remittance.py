@@ -314,6 +314,65 @@ def remittance_download(
     out.print(f"Wrote {escape(str(target))} ({len(data)} bytes, sha256 {view.sha256}).")
 
 
+def _print_items(items: list[returns.ReturnItem]) -> None:
+    table = Table("end-to-end id", "payment", "code", "reason", "amount", "outcome", "status")
+    for i in items:
+        table.add_row(
+            escape(i.end_to_end_id),
+            "" if i.payment_id is None else str(i.payment_id),
+            i.reason_code or "",
+            escape(i.reason or ""),
+            "" if i.amount is None else format(i.amount, "f"),
+            i.outcome,
+            i.status or "",
+        )
+    print_table(table)
+
+
+@returns_app.command("list")
+@handles_errors
+def returns_list(
+    company: CompanyOpt,
+    remittance: Annotated[int | None, typer.Option(help="Only this remittance's.")] = None,
+) -> None:
+    """List loaded return files, newest first."""
+    with opened() as container, container.uow(write=False) as uow:
+        page = returns.list_return_files(
+            uow,
+            company_of(container, company).id,
+            remittance_id=remittance,
+            paging=queries.Paging(1, queries.MAX_PAGE_SIZE),
+        )
+    table = Table("id", "kind", "message id", "file", "remittance", "returned", "loaded")
+    for v in page.items:
+        table.add_row(
+            str(v.id),
+            v.kind,
+            escape(v.message_id),
+            escape(v.file_name),
+            "" if v.remittance_id is None else str(v.remittance_id),
+            str(v.returned_count),
+            f"{v.loaded_at:%Y-%m-%d %H:%M} UTC",
+        )
+    print_table(table)
+
+
+@returns_app.command("show")
+@handles_errors
+def returns_show(
+    file_id: Annotated[int, typer.Argument(help="The return file's id.")], company: CompanyOpt
+) -> None:
+    """Show a loaded return file and what happened to each of its transactions."""
+    with opened() as container, container.uow(write=False) as uow:
+        view = returns.get_return_file(uow, company_of(container, company).id, file_id)
+    out.print(
+        f"Return file {view.id}: {view.kind} {escape(view.message_id)} "
+        f"({escape(view.file_name)}), remittance {view.remittance_id}, "
+        f"{view.returned_count} returned, loaded {view.loaded_at:%Y-%m-%d %H:%M} UTC"
+    )
+    _print_items(view.items)
+
+
 @returns_app.command("load")
 @handles_errors
 def returns_load(
@@ -335,18 +394,7 @@ def returns_load(
     view = load.file
     if not load.created:
         out.print(f"Already loaded as return file {view.id} (nothing changed):")
-    table = Table("end-to-end id", "payment", "code", "reason", "amount", "outcome", "status")
-    for i in view.items:
-        table.add_row(
-            escape(i.end_to_end_id),
-            "" if i.payment_id is None else str(i.payment_id),
-            i.reason_code or "",
-            escape(i.reason or ""),
-            "" if i.amount is None else format(i.amount, "f"),
-            i.outcome,
-            i.status or "",
-        )
-    print_table(table)
+    _print_items(view.items)
     out.print(
         f"Return file {view.id} ({view.kind} {escape(view.message_id)}) for remittance "
         f"{view.remittance_id}: {view.returned_count} payment(s) returned."
