@@ -569,3 +569,25 @@ def test_proportional_reinstatement_and_the_acceptance_window(
     # 3 of 4 installments unpaid: 30.00 x 3/4 = 22.50 of current interest comes back.
     assert _debts(uow)[-1] == ("NEG2-R", "22.5", "open", date(2026, 6, 10))
     assert _components(uow)[-1] == ("NEG2-R", "current_interest", "balance", 2250)
+
+
+def test_review_goes_through_every_plan_in_batches(
+    uow: UnitOfWork, company_es: Company, clock: FrozenClock, customer_id: int
+) -> None:
+    other = add_customer(uow, company_es, "X1234567L", "Marta Ruiz", clock)
+    add_debt(uow, company_es, other, "F-9", "1200.00", date(2026, 1, 1), clock)
+    for cid, ref in ((customer_id, "F-1"), (other.id, "F-9")):
+        n = neg.create_negotiation(
+            uow, company_es.id, NewNegotiation(cid, "PPPA", (ref,)), actor=OPERATOR, clock=clock
+        )
+        neg.accept_negotiation(uow, company_es.id, n.id, actor=OPERATOR, clock=clock)
+        _pay(uow, company_es, cid, f"NEG{n.id}-000", "150.00", clock)
+    assert neg.review_negotiations(uow, clock=clock, batch=1) == neg.ReviewReport(activated=2)
+    # F-9 had no breakdown: all capital, nothing condoned; 1050.00 over 3 = 350.00 each.
+    plan = neg.get_negotiation(uow, company_es.id, 2, actor=OPERATOR).plan
+    assert [(p.debt, p.amount, p.status) for p in plan] == [
+        ("NEG2-000", E("150.00"), "paid"),
+        ("NEG2-001", E("350.00"), "open"),
+        ("NEG2-002", E("350.00"), "open"),
+        ("NEG2-003", E("350.00"), "open"),
+    ]

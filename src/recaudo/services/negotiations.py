@@ -82,7 +82,7 @@ from recaudo.domain.strategies import (
     parse_strategy,
 )
 from recaudo.services import audit, policies
-from recaudo.services.balances import paid_by_debt
+from recaudo.services.balances import paid_by_debt, paid_of_debt
 from recaudo.services.context import SYSTEM, Actor, Clock, Role
 from recaudo.services.customers import find_customer
 from recaudo.services.debt_components import BALANCE, WRITTEN_OFF, breakdowns, open_components
@@ -1676,27 +1676,31 @@ class ReviewReport:
         return self.activated + self.fulfilled + self.broken
 
 
-def _statuses(uow: UnitOfWork, n: Negotiation) -> list[tuple[InstallmentStatus, Debt]]:
+def _statuses(uow: UnitOfWork, plans: Sequence[Negotiation]) -> dict[int, list[InstallmentStatus]]:
+    """Where each plan's new debts stand, for a batch of plans in one statement."""
+    ids = [n.id for n in plans]
+    out: dict[int, list[InstallmentStatus]] = {i: [] for i in ids}
+    if not ids:
+        return out
+    currency = {n.id: n.currency for n in plans}
     rows = uow.session.execute(
-        select(NegotiationInstallment, Debt)
+        select(
+            NegotiationInstallment.negotiation_id,
+            NegotiationInstallment.number,
+            NegotiationInstallment.due_date,
+            NegotiationInstallment.amount_minor,
+            Debt.status,
+            paid_of_debt(),
+        )
         .join(Debt, Debt.id == NegotiationInstallment.debt_id)
-        .where(NegotiationInstallment.negotiation_id == n.id)
-        .order_by(NegotiationInstallment.number)
-    ).all()
-    paid = paid_by_debt(uow.session, (d.id for _, d in rows))
-    out = []
-    for i, d in rows:
-        done = i.amount_minor if d.status == DebtStatus.PAID.value else paid.get(d.id, 0)
-        out.append(
-            (
-                InstallmentStatus(
-                    i.number,
-                    i.due_date,
-                    Money(i.amount_minor, n.currency),
-                    Money(min(done, i.amount_minor), n.currency),
-                ),
-                d,
-            )
+        .where(NegotiationInstallment.negotiation_id.in_(ids))
+        .order_by(NegotiationInstallment.negotiation_id, NegotiationInstallment.number)
+    )
+    for plan_id, number, due, amount_minor, status, paid in rows:
+        done = amount_minor if status == DebtStatus.PAID.value else min(int(paid), amount_minor)
+        cur = currency[plan_id]
+        out[plan_id].append(
+            InstallmentStatus(number, due, Money(amount_minor, cur), Money(done, cur))
         )
     return out
 
@@ -1819,11 +1823,17 @@ def _reinstate(
 
 
 def review_negotiation(
-    uow: UnitOfWork, company: Company, n: Negotiation, *, today: date, actor: Actor, clock: Clock
+    uow: UnitOfWork,
+    company: Company,
+    n: Negotiation,
+    statuses: Sequence[InstallmentStatus],
+    settings: SettingsView,
+    *,
+    today: date,
+    actor: Actor,
+    clock: Clock,
 ) -> ReviewReport:
     """One plan (locked by the caller, inside its unit of work): activate, fulfil, break."""
-    pairs = _statuses(uow, n)
-    statuses = [s for s, _ in pairs]
     activated = fulfilled = broken = reinstated = 0
     if n.state == NegotiationState.ACCEPTED.value and any(s.paid.minor > 0 for s in statuses):
         _move(uow, n, NegotiationState.ACTIVE, actor, clock)
@@ -1834,7 +1844,6 @@ def review_negotiation(
             activated = 1
         _move(uow, n, NegotiationState.FULFILLED, actor, clock)
         return ReviewReport(activated, 1, 0, 0)
-    settings = _settings(uow, company.id)
     late = breaking_installment(statuses, as_of=today, break_after_days=settings.break_after_days)
     if late is not None:
         days = (today - late.due_on).days
@@ -1863,10 +1872,11 @@ def review_negotiations(
     clock: Clock,
     actor: Actor = SYSTEM,
     company_id: int | None = None,
-    limit: int = 500,
+    batch: int = 200,
 ) -> ReviewReport:
     """The periodic job: every accepted or active plan (of one company or all) reviewed,
-    each company in one transaction; safe to run twice (a plan moves once, under its lock)."""
+    in batches of `batch` plans by id, each batch one transaction; safe to run twice (a
+    plan moves once, under its lock; PostgreSQL skips plans another run holds)."""
     # A read-only look first, so that an idle run takes no write lock (SQLite).
     with UnitOfWork(uow.engine, write=False) as reader:
         stmt = select(Negotiation.company_id).where(Negotiation.state.in_(FOLLOWED_STATES))
@@ -1875,21 +1885,43 @@ def review_negotiations(
         companies = sorted(set(reader.session.scalars(stmt.distinct())))
     report = ReviewReport()
     for cid in companies:
-        with uow:
-            company = uow.session.get(Company, cid)
-            if company is None:
-                continue
-            today = local_today(company, clock)
-            lock = select(Negotiation).where(
-                Negotiation.company_id == cid, Negotiation.state.in_(FOLLOWED_STATES)
-            )
-            if uow.dialect == "postgresql":
-                lock = lock.with_for_update(skip_locked=True)
-            for n in uow.session.scalars(lock.order_by(Negotiation.id).limit(limit)).all():
-                report = report + review_negotiation(
-                    uow, company, n, today=today, actor=actor, clock=clock
+        after = 0
+        while True:
+            with uow:
+                company = uow.session.get(Company, cid)
+                if company is None:
+                    break
+                today = local_today(company, clock)
+                settings = _settings(uow, cid)
+                due = (
+                    select(Negotiation)
+                    .where(
+                        Negotiation.company_id == cid,
+                        Negotiation.state.in_(FOLLOWED_STATES),
+                        Negotiation.id > after,
+                    )
+                    .order_by(Negotiation.id)
+                    .limit(batch)
                 )
-            uow.commit()
+                if uow.dialect == "postgresql":
+                    due = due.with_for_update(skip_locked=True)
+                plans = list(uow.session.scalars(due))
+                statuses = _statuses(uow, plans)
+                for n in plans:
+                    report = report + review_negotiation(
+                        uow,
+                        company,
+                        n,
+                        statuses[n.id],
+                        settings,
+                        today=today,
+                        actor=actor,
+                        clock=clock,
+                    )
+                uow.commit()
+            if len(plans) < batch:
+                break
+            after = plans[-1].id
     return report
 
 
