@@ -25,7 +25,7 @@ from recaudo.services import contract_clients, debt_components, policies
 from recaudo.services import negotiations as neg
 from recaudo.services.companies import NewCompany, create_company
 from recaudo.services.policies import NewPolicy
-from tests.e2e.conftest import MAX_UPLOAD_BYTES, ROOT_ACTOR, Api, assert_problem
+from tests.e2e.conftest import MAX_UPLOAD_BYTES, ROOT_ACTOR, Api, LogCapture, assert_problem
 
 PREFIX = "/collections-management"
 # The document's header examples (Negotiations table).
@@ -1810,11 +1810,15 @@ def test_agreement_ics_errors(cm: Contract) -> None:
     )
 
 
-def test_error_bodies_never_leak_internals(cm: Contract, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_error_bodies_never_leak_internals(
+    cm: Contract, monkeypatch: pytest.MonkeyPatch, logs: LogCapture
+) -> None:
     """An unexpected failure is a 15001 with an error id, never a traceback."""
 
+    leaked = "-".join(("secret", "internals", "1234567890"))
+
     def broken(*args: Any, **kwargs: Any) -> Any:
-        raise RuntimeError("secret internals 1234567890")
+        raise RuntimeError(leaked)
 
     monkeypatch.setattr(neg, "simulate", broken)
     response = cm.post("/v1/negotiations/policies", FIRST_CALL)
@@ -1823,5 +1827,10 @@ def test_error_bodies_never_leak_internals(cm: Contract, monkeypatch: pytest.Mon
     desc = body["responseDetail"]["errorDesc"]
     assert desc.startswith("Error inesperado en el procesamiento del servicio (id ")
     assert body == er("15001", desc)
-    assert "secret" not in response.text and "Traceback" not in response.text
+    assert leaked not in response.text and "Traceback" not in response.text
     assert json.loads(response.text) == body
+    # The log has the error id, the class and the frames; not the message.
+    error_id = desc.removeprefix("Error inesperado en el procesamiento del servicio (id ")[:-1]
+    err = logs.readouterr().err
+    assert f"(RuntimeError, error id {error_id})" in err
+    assert leaked not in err

@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+import traceback
 import uuid
 from collections.abc import Callable, Coroutine, Mapping
 from datetime import date
@@ -95,13 +96,16 @@ class ContractRoute(APIRoute):
                 return error_response(contract.refused(error))
             except Exception as error:
                 error_id = str(uuid.uuid4())
-                # The class only: messages may carry national ids or amounts.
-                logger.exception(
-                    "collections-management %s %s failed (%s, error id %s)",
+                # The class and the frames only: messages may carry national ids,
+                # amounts or a statement's parameters.
+                frames = "".join(traceback.format_tb(error.__traceback__))
+                logger.error(
+                    "collections-management %s %s failed (%s, error id %s)\n%s",
                     request.method,
                     request.url.path,
                     type(error).__name__,
                     error_id,
+                    frames,
                 )
                 return error_response(contract.unexpected(error_id))
 
