@@ -178,12 +178,16 @@ def _file_name(row: Remittance) -> str | None:
     return f"{row.message_id}.xml"
 
 
-def _view(uow: UnitOfWork, row: Remittance, currency: str) -> RemittanceView:
-    count, total = uow.session.execute(
-        select(func.count(), func.coalesce(func.sum(CommitmentPayment.amount_minor), 0)).where(
-            CommitmentPayment.remittance_id == row.id
-        )
-    ).one()
+def _view(
+    uow: UnitOfWork, row: Remittance, currency: str, totals: tuple[int, int] | None = None
+) -> RemittanceView:
+    if totals is None:
+        totals = uow.session.execute(
+            select(func.count(), func.coalesce(func.sum(CommitmentPayment.amount_minor), 0)).where(
+                CommitmentPayment.remittance_id == row.id
+            )
+        ).one()
+    count, total = totals
     findings = list(row.warnings or [])
     return RemittanceView(
         id=row.id,
@@ -351,7 +355,21 @@ def list_remittances(
         stmt.order_by(Remittance.id.desc()).offset(paging.offset).limit(paging.page_size)
     ).all()
     currency = _currency(uow, company_id)
-    return Page([_view(uow, r, currency) for r in rows], total, paging.page, paging.page_size)
+    sums: dict[int, tuple[int, int]] = {}
+    if rows:
+        for rid, n, minor in uow.session.execute(
+            select(
+                CommitmentPayment.remittance_id,
+                func.count(),
+                func.coalesce(func.sum(CommitmentPayment.amount_minor), 0),
+            )
+            .where(CommitmentPayment.remittance_id.in_([r.id for r in rows]))
+            .group_by(CommitmentPayment.remittance_id)
+        ):
+            if rid is not None:
+                sums[rid] = (int(n), int(minor))
+    items = [_view(uow, r, currency, sums.get(r.id, (0, 0))) for r in rows]
+    return Page(items, total, paging.page, paging.page_size)
 
 
 # --------------------------------------------------------------------------- adding payments
