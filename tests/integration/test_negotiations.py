@@ -21,7 +21,7 @@ from recaudo.adapters.db.tables import (
 )
 from recaudo.adapters.db.uow import UnitOfWork
 from recaudo.cli import app
-from recaudo.domain.errors import Conflict, ValidationFailed
+from recaudo.domain.errors import Conflict, NotFound, ValidationFailed
 from recaudo.domain.payments import PaymentMethod
 from recaudo.jobs import negotiations as negotiation_job
 from recaudo.services import debt_components, policies
@@ -591,3 +591,29 @@ def test_review_goes_through_every_plan_in_batches(
         ("NEG2-002", E("350.00"), "open"),
         ("NEG2-003", E("350.00"), "open"),
     ]
+
+
+def test_a_debt_in_payment_or_settled_is_not_negotiated(
+    uow: UnitOfWork, company_es: Company, clock: FrozenClock, customer_id: int
+) -> None:
+    with uow:
+        customer = uow.session.get(Customer, customer_id)
+        assert customer is not None
+        uow.session.expunge(customer)
+    add_debt(
+        uow, company_es, customer, "F-3", "10.00", date(2026, 1, 1), clock, status="in_payment"
+    )
+    add_debt(uow, company_es, customer, "F-4", "10.00", date(2026, 1, 1), clock, status="paid")
+    for ref, message in (
+        ("F-3", "debt 'F-3' is in payment: wait for the channel's outcome"),
+        ("F-4", "debt 'F-4' is paid: it cannot be negotiated"),
+        ("F-5", None),
+    ):
+        new = NewNegotiation(customer_id, "CNTL", (ref,))
+        if message is None:
+            with pytest.raises(NotFound, match="no debt 'F-5' of customer"):
+                neg.create_negotiation(uow, company_es.id, new, actor=OPERATOR, clock=clock)
+            continue
+        with pytest.raises(Conflict) as info:
+            neg.create_negotiation(uow, company_es.id, new, actor=OPERATOR, clock=clock)
+        assert info.value.message == message

@@ -464,6 +464,11 @@ def _lines(
             raise NotFound(f"no debt {ref!r} of customer {customer_id}", field="debts")
         if DebtStatus(debt.status) not in PAYABLE:
             raise Conflict(f"debt {ref!r} is {debt.status}: it cannot be negotiated", field="debts")
+        if lock and debt.status != DebtStatus.OPEN.value:
+            # Offered to a channel or in a remittance: its money may be on its way.
+            raise Conflict(
+                f"debt {ref!r} is in payment: wait for the channel's outcome", field="debts"
+            )
     paid = paid_by_debt(uow.session, (d.id for d in debts))
     parts = breakdowns(uow, (d.id for d in debts))
     lines: list[_Line] = []
@@ -1061,7 +1066,7 @@ def _view(uow: UnitOfWork, n: Negotiation) -> NegotiationView:
         strategy=n.strategy,
         strategy_name=STRATEGY_NAMES[Strategy(n.strategy)],
         state=n.state,
-        parameters=dict(n.parameters),
+        parameters={k: v for k, v in n.parameters.items() if not k.startswith("_")},
         adviser=n.adviser,
         office=n.office,
         channel=n.channel,
@@ -1527,7 +1532,7 @@ def accept_negotiation(
         paid = paid_by_debt(uow.session, (d.id for d in rows))
         for debt in rows:
             still = debt.amount_minor - paid.get(debt.id, 0)
-            if DebtStatus(debt.status) not in PAYABLE or still != recorded[debt.id]:
+            if debt.status != DebtStatus.OPEN.value or still != recorded[debt.id]:
                 raise Conflict(
                     f"debt {debt.external_id!r} changed since the proposal (it is "
                     f"{debt.status}, {_amount(max(still, 0), debt.currency)} open): propose again",
