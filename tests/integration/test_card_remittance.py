@@ -13,6 +13,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from recaudo.adapters import card_gateway
 from recaudo.adapters.card_gateway import HttpCardGateway
 from recaudo.adapters.card_gateway_sim import SimulatorServer
 from recaudo.adapters.db.tables import (
@@ -356,3 +357,52 @@ def test_an_expired_card_with_two_payments_ends_the_commitment_once(
             select(AuditEvent.entity_id).where(AuditEvent.action == "commitment.ended")
         ).all()
     assert ended == [str(old)]
+
+
+def test_gateway_adapter_failures_are_card_gateway_errors() -> None:
+    request = ChargeRequest("k", "tok_visa", 100, "EUR", "x")
+
+    def answer(status: int, body: bytes) -> HttpCardGateway:
+        transport = httpx.MockTransport(lambda _r: httpx.Response(status, content=body))
+        return HttpCardGateway("http://gateway.test", "key", transport=transport)
+
+    with (
+        answer(500, b"boom") as gateway,
+        pytest.raises(CardGatewayError, match=r"^the card gateway answered 500: boom$"),
+    ):
+        gateway.charge(request)
+    with (
+        answer(200, b'{"status": "maybe"}') as gateway,
+        pytest.raises(
+            CardGatewayError, match=r"^the card gateway's answer is not a charge result$"
+        ),
+    ):
+        gateway.charge(request)
+    with (
+        answer(200, b"not json") as gateway,
+        pytest.raises(CardGatewayError, match="not a charge result"),
+    ):
+        gateway.charge(request)
+
+    def refuse(_r: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused")
+
+    with (
+        HttpCardGateway("http://gateway.test", transport=httpx.MockTransport(refuse)) as gateway,
+        pytest.raises(
+            CardGatewayError,
+            match=r"^the card gateway http://gateway\.test could not be reached: ConnectError$",
+        ),
+    ):
+        gateway.charge(request)
+
+    def slow(_r: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("slow")
+
+    with (
+        HttpCardGateway("http://gateway.test", transport=httpx.MockTransport(slow)) as gateway,
+        pytest.raises(CardGatewayError, match="timed out"),
+    ):
+        gateway.charge(request)
+    with pytest.raises(Conflict, match="no card gateway is configured"):
+        card_gateway.from_settings(Settings(_env_file=None))
