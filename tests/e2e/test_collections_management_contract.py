@@ -1558,6 +1558,11 @@ def test_negotiation_pre_approved_condonation_and_commitment(cm: Contract) -> No
     }
     # The same request again is the same negotiation (its trnRqUID is the key).
     assert _registered(cm.post("/v1/negotiations", BM_PPPS), "872452983283") == negotiation_id
+    with cm.api.uow as uow:
+        rows = uow.session.scalars(select(ContractCommitment)).all()
+        assert [(r.kind, r.amount_minor, r.negotiation_id) for r in rows] == [
+            ("T", 12, negotiation_id)
+        ]
 
 
 def test_negotiation_default_section_refuses_an_unknown_client_app(cm: Contract) -> None:

@@ -217,7 +217,8 @@ def close_commitments(
     *,
     clock: Clock,
 ) -> None:
-    """Record the total (`T`) and link it and its partial records to the negotiation."""
+    """Record the total (`T`) and link it and its partial records to the negotiation
+    (once: a retried total whose negotiation was replayed only links what waits)."""
     with uow:
         if partial_ids:
             uow.session.execute(
@@ -229,6 +230,16 @@ def close_commitments(
                 )
                 .values(negotiation_id=negotiation_id)
             )
+        closed = uow.session.scalar(
+            select(ContractCommitment.id).where(
+                ContractCommitment.negotiation_id == negotiation_id,
+                ContractCommitment.kind == "T",
+            )
+        )
+        if closed is not None:
+            # A retried total: the negotiation was replayed, its record is already here.
+            uow.commit()
+            return
         uow.session.add(
             ContractCommitment(
                 company_id=company_id,
