@@ -29,7 +29,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, func, or_, select, update
+from sqlalchemy import Select, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from recaudo.adapters.db.tables import (
@@ -583,16 +583,11 @@ def _payment_rows(
             "iban": commitment.iban if carries_account else None,
             "bic": commitment.bic if carries_account else None,
             "mandate_id": commitment.mandate_id if method is Method.DIRECT_DEBIT else None,
-            "sequence_type": None,
             "status": status,
-            "remittance_id": None,
             "end_to_end_id": end_to_end_id(commitment.id, start),
-            "return_reason_code": None,
-            "return_reason": None,
-            "refund_requested": False,
-            "gateway_reference": None,
-            "gateway_message": None,
-            "paid_at": None,
+            # sequence_type, remittance_id, the return and gateway fields and paid_at
+            # start empty (NULL) and refund_requested false (its server default): left
+            # out, they make each INSERT a third shorter.
             "created_at": now,
             "updated_at": now,
         }
@@ -606,41 +601,92 @@ def _insert_missing(uow: UnitOfWork, rows: Sequence[dict[str, Any]]) -> int:
     ON CONFLICT DO NOTHING: a concurrent run that inserted the same period first makes
     this one skip it instead of failing, on PostgreSQL and on SQLite alike.
     """
+    if uow.dialect == "postgresql":
+        return _insert_missing_pg(uow, rows)
+    stmt = sqlite.insert(CommitmentPayment).on_conflict_do_nothing().returning(CommitmentPayment.id)
     created = 0
-    insert = postgresql.insert if uow.dialect == "postgresql" else sqlite.insert
     for i in range(0, len(rows), INSERT_ROWS):
-        chunk = rows[i : i + INSERT_ROWS]
-        stmt = (
-            insert(CommitmentPayment)
-            .values(list(chunk))
-            .on_conflict_do_nothing()
-            .returning(CommitmentPayment.id)
-        )
-        created += len(uow.session.execute(stmt).all())
+        # executemany: SQLAlchemy batches the rows into multi-row INSERTs itself
+        # ("insertmanyvalues") and caches the compiled statement.
+        created += len(uow.session.execute(stmt, list(rows[i : i + INSERT_ROWS])).all())
     return created
+
+
+# The columns `_payment_rows` fills, with their PostgreSQL types for `unnest`.
+_PG_COLUMNS = (
+    ("company_id", "bigint"),
+    ("commitment_id", "bigint"),
+    ("customer_id", "bigint"),
+    ("period_start", "date"),
+    ("due_on", "date"),
+    ("amount_minor", "bigint"),
+    ("currency", "varchar"),
+    ("method", "varchar"),
+    ("iban", "varchar"),
+    ("bic", "varchar"),
+    ("mandate_id", "bigint"),
+    ("status", "varchar"),
+    ("end_to_end_id", "varchar"),
+    ("created_at", "timestamptz"),
+    ("updated_at", "timestamptz"),
+)
+_PG_INSERT = text(
+    f"INSERT INTO commitment_payments ({', '.join(name for name, _ in _PG_COLUMNS)}) "
+    "SELECT * FROM unnest("
+    + ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in _PG_COLUMNS)
+    + ") ON CONFLICT DO NOTHING RETURNING id"
+)
+PG_INSERT_ROWS = 5000
+
+
+def _insert_missing_pg(uow: UnitOfWork, rows: Sequence[dict[str, Any]]) -> int:
+    """PostgreSQL: one INSERT ... SELECT FROM unnest(arrays) per 5,000 rows — fifteen
+    array parameters instead of a statement with a placeholder per value, which the
+    driver would have to parse for every batch."""
+    created = 0
+    for i in range(0, len(rows), PG_INSERT_ROWS):
+        chunk = rows[i : i + PG_INSERT_ROWS]
+        params = {name: [row[name] for row in chunk] for name, _ in _PG_COLUMNS}
+        created += len(uow.session.execute(_PG_INSERT, params).all())
+    return created
+
+
+def _generate_for_commitments(
+    uow: UnitOfWork, commitments: Sequence[Commitment], up_to_month: date, now: datetime
+) -> int:
+    """Create the commitments' missing payments due up to `up_to_month`; how many.
+
+    One grouped query finds each commitment's latest period; only the periods after it
+    are computed (a commitment's payments have no gaps: every run fills all of them).
+    """
+    if not commitments:
+        return 0
+    lasts: dict[int, date] = {
+        commitment_id: last
+        for commitment_id, last in uow.session.execute(
+            select(CommitmentPayment.commitment_id, func.max(CommitmentPayment.period_start))
+            .where(CommitmentPayment.commitment_id.in_([c.id for c in commitments]))
+            .group_by(CommitmentPayment.commitment_id)
+        )
+    }
+    rows: list[dict[str, Any]] = []
+    for commitment in commitments:
+        last = lasts.get(commitment.id)
+        periods = periods_due(
+            commitment.first_payment_on,
+            commitment.ends_on,
+            commitment.periodicity,
+            up_to_month,
+            from_month=add_months(last, 1) if last is not None else None,
+        )
+        rows.extend(_payment_rows(commitment, [(p.start, p.due_on) for p in periods], now))
+    return _insert_missing(uow, rows) if rows else 0
 
 
 def _generate_for_commitment(
     uow: UnitOfWork, commitment: Commitment, up_to_month: date, now: datetime
 ) -> int:
-    """Create the commitment's missing payments due up to `up_to_month`; how many."""
-    last = uow.session.scalar(
-        select(func.max(CommitmentPayment.period_start)).where(
-            CommitmentPayment.commitment_id == commitment.id
-        )
-    )
-    periods = periods_due(
-        commitment.first_payment_on,
-        commitment.ends_on,
-        commitment.periodicity,
-        up_to_month,
-        from_month=add_months(last, 1) if last is not None else None,
-    )
-    if not periods:
-        return 0
-    return _insert_missing(
-        uow, _payment_rows(commitment, [(p.start, p.due_on) for p in periods], now)
-    )
+    return _generate_for_commitments(uow, [commitment], up_to_month, now)
 
 
 def _first_target(commitment: Commitment, target: date) -> date:
@@ -706,13 +752,9 @@ def generate_payments(
             ).all()
             if not rows:
                 break
-            now = clock()
-            batch_created = 0
-            for commitment in rows:
-                batch_created += _generate_for_commitment(uow, commitment, month, now)
+            created += _generate_for_commitments(uow, rows, month, clock())
             looked_at += len(rows)
             after_id = rows[-1].id
-            created += batch_created
             uow.commit()
             if progress is not None:
                 progress(len(rows))
