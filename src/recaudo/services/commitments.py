@@ -1338,6 +1338,9 @@ def list_commitments(
     rows = uow.session.scalars(
         stmt.order_by(Commitment.id).offset(paging.offset).limit(paging.page_size)
     ).all()
+    mandate_ids = [r.mandate_id for r in rows if r.mandate_id is not None]
+    if mandate_ids:  # one query; `commitment_view` then finds them in the identity map
+        uow.session.scalars(select(Mandate).where(Mandate.id.in_(mandate_ids))).all()
     return Page([commitment_view(uow, r) for r in rows], total, paging.page, paging.page_size)
 
 
