@@ -3,12 +3,14 @@ activation, fulfilment, breaking and reinstatement of condoned amounts."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from typer.testing import CliRunner
 
 from recaudo.adapters.db.tables import (
@@ -617,3 +619,57 @@ def test_a_debt_in_payment_or_settled_is_not_negotiated(
         with pytest.raises(Conflict) as info:
             neg.create_negotiation(uow, company_es.id, new, actor=OPERATOR, clock=clock)
         assert info.value.message == message
+
+
+def _race(n: int, work: Callable[[int], object]) -> tuple[list[object], list[BaseException]]:
+    barrier = threading.Barrier(n)
+    results: list[object] = []
+    errors: list[BaseException] = []
+
+    def worker(i: int) -> None:
+        barrier.wait()
+        try:
+            results.append(work(i))
+        except BaseException as exc:  # collected and asserted by the caller
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results, errors
+
+
+def test_concurrent_proposals_and_acceptances_happen_once(
+    engine: Engine, company_es: Company, customer_id: int
+) -> None:
+    # Four requests with one key: one proposal, the others answer it.
+    new = NewNegotiation(customer_id, "PPPA", ("F-1",), external_id="same")
+    made, errors = _race(
+        4,
+        lambda i: (
+            neg.create_negotiation(
+                UnitOfWork(engine), company_es.id, new, actor=OPERATOR, clock=FrozenClock()
+            ).id
+        ),
+    )
+    assert (made, errors) == ([1, 1, 1, 1], [])
+    # Four acceptances of it: one wins, the others are told it is accepted already.
+    accepted, errors = _race(
+        4,
+        lambda i: (
+            neg.accept_negotiation(
+                UnitOfWork(engine), company_es.id, 1, actor=OPERATOR, clock=FrozenClock()
+            ).state
+        ),
+    )
+    assert accepted == ["accepted"]
+    assert sorted(type(e).__name__ for e in errors) == ["Conflict"] * 3
+    assert [d[0] for d in _debts(UnitOfWork(engine))] == [
+        "F-1",
+        "NEG1-000",
+        "NEG1-001",
+        "NEG1-002",
+        "NEG1-003",
+    ]

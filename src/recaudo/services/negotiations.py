@@ -1317,6 +1317,16 @@ def _create(
             if done is not None:
                 return _replay(uow, done, new)
         customer = _customer(uow, company_id, new.customer_id, lock=True)
+        if external_id is not None:
+            # Again under the customer's lock: a request with the same key may have
+            # committed while this one waited for it.
+            done = uow.session.scalar(
+                select(Negotiation).where(
+                    Negotiation.company_id == company_id, Negotiation.external_id == external_id
+                )
+            )
+            if done is not None:
+                return _replay(uow, done, new)
         as_of = local_today(company, clock)
         selected = _lines(uow, company, customer.id, new.debts, lock=True)
         busy = uow.session.execute(
