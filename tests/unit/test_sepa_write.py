@@ -740,3 +740,72 @@ def test_same_transactions_as_sepaxml(version: str) -> None:
 
     assert facts(ours) == facts(theirs)
     assert facts(ours)[:2] == (3, Decimal("1272.06"))
+
+
+# --- checking the output while writing it ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("version", PAIN_008_VERSIONS + PAIN_001_VERSIONS)
+def test_validate_while_writing_gives_the_same_bytes(version: str) -> None:
+    out = io.BytesIO()
+    if version.startswith("pain.008"):
+        write_pain008(out, _dd_header(), CREDITOR, _dd_groups(), version=version, validate=True)
+    else:
+        write_pain001(out, _ct_header(), CREDITOR, _ct_groups(), version=version, validate=True)
+    assert out.getvalue() == (DATA / f"{version}.xml").read_bytes()
+
+
+def test_validate_while_writing_on_a_large_file() -> None:
+    """Several chunks go through the checking thread; the bytes equal an unchecked write."""
+    count = 3_000
+
+    def groups() -> list[DirectDebitGroup]:
+        txs = (
+            DirectDebitTransaction(
+                f"RCD{i:012d}",
+                Decimal("2.50"),
+                f"M{i}",
+                date(2026, 1, 1),
+                "Socio",
+                "NL77ABNA0574908765",
+            )
+            for i in range(count)
+        )
+        return [DirectDebitGroup("P", SequenceType.RCUR, Scheme.CORE, date(2026, 11, 25), count,
+                                 Decimal("7500.00"), txs)]  # fmt: skip
+
+    header = replace(_dd_header(), number_of_transactions=count, control_sum=Decimal("7500.00"))
+    checked, unchecked = io.BytesIO(), io.BytesIO()
+    write_pain008(checked, header, CREDITOR, groups(), validate=True)
+    write_pain008(unchecked, header, CREDITOR, groups())
+    assert len(checked.getvalue()) > 4 * (1 << 18) / 2
+    assert checked.getvalue() == unchecked.getvalue()
+
+
+def test_validate_while_writing_reports_an_invalid_document(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from recaudo.formats import sepa_write
+
+    # An agent id longer than Max35Text: only the schema can notice it.
+    monkeypatch.setattr(sepa_write, "NOT_PROVIDED", "N" * 40)
+    creditor = replace(CREDITOR, include_bic=False)
+    with pytest.raises(SepaSchemaError) as caught:
+        write_pain008(io.BytesIO(), _dd_header(), creditor, _dd_groups(), validate=True)
+    message = caught.value.message
+    assert message.startswith(
+        "the written pain.008.001.08 document is not valid: Element "
+        "'{urn:iso:std:iso:20022:tech:xsd:pain.008.001.08}Id': [facet 'maxLength'] The value "
+    )
+    assert "this exceeds the allowed maximum length of '35'" in message
+
+
+def test_a_write_error_stops_the_checking_thread() -> None:
+    import threading
+
+    groups = _dd_groups()
+    groups[0] = replace(groups[0], number_of_transactions=3)
+    before = threading.active_count()
+    with pytest.raises(SepaWriteError, match="declared 3 transactions"):
+        write_pain008(io.BytesIO(), _dd_header(), CREDITOR, groups, validate=True)
+    assert threading.active_count() == before
