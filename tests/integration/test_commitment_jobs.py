@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select
 
-from recaudo.adapters.db.tables import AuditEvent, CommitmentPayment, Company
+from recaudo.adapters.db.tables import AuditEvent, CommitmentPayment, Company, Incident
 from recaudo.adapters.db.uow import UnitOfWork
 from recaudo.bootstrap import Container
 from recaudo.config import Settings
@@ -287,3 +287,36 @@ def test_generation_refuses_more_than_a_year_ahead(
     assert run.created == 12
     with pytest.raises(ValidationFailed, match=r"cannot generate beyond 2027-03 \(12 months"):
         svc.generate_payments(uow, company_es.id, month=date(2027, 4, 1), clock=clock)
+
+
+def test_a_failed_generation_records_an_incident_and_is_retried_later(
+    uow: UnitOfWork,
+    company_es: Company,
+    payer: int,
+    admin: Actor,
+    clock: FrozenClock,
+    container: Container,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    create(uow, company_es, payer, admin, clock)
+    clock.now = APRIL_RUN
+
+    def broken(*args: object, **kwargs: object) -> svc.GenerationRun:
+        raise ValidationFailed("the database said no")
+
+    monkeypatch.setattr(jobs, "_failed_at", {})
+    monkeypatch.setattr(svc, "generate_payments", broken)
+    assert jobs.run_generation(container) == 0
+    assert jobs.run_generation(container) == 0  # throttled: no second incident
+    with uow:
+        incidents = uow.session.execute(select(Incident.kind, Incident.cause)).all()
+        assert accounts.get_settings(uow, company_es.id).last_generated_month is None
+    assert incidents == [
+        (
+            "commitment_generation_failed",
+            "commitment payments up to 2026-04 not generated: the database said no",
+        )
+    ]
+    monkeypatch.undo()
+    monkeypatch.setattr(jobs, "_failed_at", {})  # half an hour later
+    assert jobs.run_generation(container) == 1

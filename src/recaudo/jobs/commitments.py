@@ -12,22 +12,32 @@ once are safe: payments are inserted with ON CONFLICT DO NOTHING on the unique
 **Active flags** run every hour (cheap: two indexed queries per company); a commitment
 whose end date has passed in its company's time zone stops being active the first run
 after midnight.
+
+A generation that fails records an incident (`commitment_generation_failed`) and is
+retried half an hour later; the month stays due until a run succeeds.
 """
 
 from __future__ import annotations
 
 import logging
+import time as monotonic_time
 
 from recaudo.adapters.db.uow import UnitOfWork
 from recaudo.bootstrap import Container
 from recaudo.domain.errors import RecaudoError
 from recaudo.jobs.runner import PeriodicJob
-from recaudo.services import commitments
+from recaudo.services import commitments, incidents
 from recaudo.services.context import Actor, Role
 
 logger = logging.getLogger("recaudo.jobs.commitments")
 
 JOB_ACTOR = Actor("job:commitments", Role.OPERATOR)
+GENERATION_FAILED = "commitment_generation_failed"
+# A company whose generation fails is retried this often, not every five minutes, so
+# that it makes one incident per half hour, not a flood.
+RETRY_AFTER_S = 30 * 60
+
+_failed_at: dict[int, float] = {}
 
 
 def run_generation(container: Container) -> int:
@@ -36,6 +46,9 @@ def run_generation(container: Container) -> int:
         due = commitments.due_generations(uow, container.clock())
     created = 0
     for item in due:
+        failed = _failed_at.get(item.company_id)
+        if failed is not None and monotonic_time.monotonic() - failed < RETRY_AFTER_S:
+            continue
         try:
             run = commitments.generate_payments(
                 UnitOfWork(container.engine),
@@ -45,13 +58,13 @@ def run_generation(container: Container) -> int:
                 actor=JOB_ACTOR,
             )
         except RecaudoError as exc:
-            logger.warning(
-                "payment generation for company %s failed: %s", item.company_id, exc.message
-            )
+            _failed(container, item, exc.message)
             continue
-        except Exception:  # one company's failure must not stop the others
+        except Exception as exc:  # one company's failure must not stop the others
             logger.exception("payment generation for company %s failed", item.company_id)
+            _failed(container, item, f"internal error: {type(exc).__name__}")
             continue
+        _failed_at.pop(item.company_id, None)
         commitments.mark_generated(
             UnitOfWork(container.engine), item.company_id, item.run_month, container.clock
         )
@@ -64,6 +77,24 @@ def run_generation(container: Container) -> int:
             run.commitments,
         )
     return created
+
+
+def _failed(container: Container, item: commitments.DueGeneration, cause: str) -> None:
+    _failed_at[item.company_id] = monotonic_time.monotonic()
+    logger.warning(
+        "payment generation for company %s up to %s failed: %s",
+        item.company_id,
+        item.target.strftime("%Y-%m"),
+        cause,
+    )
+    incidents.record_incident(
+        UnitOfWork(container.engine),
+        item.company_id,
+        None,
+        GENERATION_FAILED,
+        f"commitment payments up to {item.target:%Y-%m} not generated: {cause}",
+        container.clock,
+    )
 
 
 def run_active_flags(container: Container) -> int:
