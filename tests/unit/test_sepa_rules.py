@@ -6,6 +6,8 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from recaudo.domain import sepa
 from recaudo.domain.errors import ValidationFailed
@@ -341,3 +343,17 @@ def test_earliest_charge_date() -> None:
     assert sepa.earliest_charge_date(date(2026, 11, 23), 0) == date(2026, 11, 23)
     with pytest.raises(ValueError, match="the lead time must be zero or positive"):
         sepa.earliest_charge_date(date(2026, 11, 23), -1)
+
+
+@given(st.text(alphabet="0123456789", min_size=20, max_size=20), st.integers(0, 19))
+def test_fast_iban_check_agrees_with_schwifty(bban: str, position: int) -> None:
+    """Any Spanish BBAN with its computed check digits passes both; a changed digit fails."""
+    check = 98 - int(bban + "142800") % 97
+    iban = f"ES{check:02d}{bban}"
+    assert sepa.iban_checksum_ok(iban)
+    assert sepa.validate_iban(iban) == iban
+    changed = bban[:position] + str((int(bban[position]) + 1) % 10) + bban[position + 1 :]
+    wrong = f"ES{check:02d}{changed}"
+    assert not sepa.iban_checksum_ok(wrong)
+    with pytest.raises(InvalidIban):
+        sepa.validate_iban(wrong)

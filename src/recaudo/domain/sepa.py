@@ -196,6 +196,11 @@ def validate_creditor_identifier(value: str) -> str:
 # --- IBAN and BIC -------------------------------------------------------------------------------
 
 _IBAN_SHAPE = re.compile(r"[A-Z]{2}[0-9]{2}[A-Z0-9]{1,30}")
+_COUNTRY_NUMBERS = {
+    a + b: (a + b).translate(_LETTERS_AS_NUMBERS)
+    for a in "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    for b in "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+}
 
 
 def iban_checksum_ok(iban: str) -> bool:
@@ -205,7 +210,10 @@ def iban_checksum_ok(iban: str) -> bool:
     """
     if _IBAN_SHAPE.fullmatch(iban) is None:
         return False
-    return _mod97(iban[4:] + iban[:4]) == 1
+    bban = iban[4:]
+    if bban.isdigit():  # most SEPA countries: only the country code needs converting
+        return int(bban + _COUNTRY_NUMBERS[iban[:2]] + iban[2:4]) % 97 == 1
+    return _mod97(bban + iban[:4]) == 1
 
 
 def validate_iban(value: str) -> str:
