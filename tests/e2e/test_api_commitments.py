@@ -245,6 +245,17 @@ def test_validation_roles_and_isolation(api: Api, ong: Company) -> None:
         "permission_denied",
     )
     created = operator.post("/commitments", json=commitment_body(ana.id)).json()
+    assert_problem(
+        operator.patch(f"/commitments/{created['id']}", json={"amount": None}),
+        422,
+        "validation_failed",
+        "amount cannot be emptied",
+    )
+    cleared = operator.patch(
+        f"/commitments/{created['id']}", json={"channel_label": None, "ends_on": None}
+    )
+    assert cleared.status_code == 200, cleared.text
+    assert (cleared.json()["channel_label"], cleared.json()["ends_on"]) == (None, None)
     # Another company's key sees nothing of it, and cannot use its customers.
     beta = api.client("beta_admin")
     assert_problem(beta.get(f"/commitments/{created['id']}"), 404, "not_found")

@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, BeforeValidator, Field
 
 from recaudo.api.schemas import MAX_ID, AmountText, Strict, UtcDatetime, _storable, amount
+from recaudo.domain.errors import ValidationFailed
 from recaudo.services import commitments as svc
 from recaudo.services import creditor_accounts as accounts
 
@@ -132,7 +133,11 @@ class CommitmentPatch(Strict):
 
     def to_service(self) -> svc.CommitmentChanges:
         sent = self.model_fields_set
-        clear = frozenset(name for name in sent & svc.CLEARABLE if getattr(self, name) is None)
+        nulls = {name for name in sent if getattr(self, name) is None}
+        fixed = sorted(nulls - svc.CLEARABLE)
+        if fixed:
+            raise ValidationFailed(f"{fixed[0]} cannot be emptied", field=fixed[0])
+        clear = frozenset(nulls)
         return svc.CommitmentChanges(
             amount=self.amount,
             method=self.method,
