@@ -436,6 +436,15 @@ def _ct_template(modern: bool, with_bic: bool, address_tags: tuple[str, ...], rm
     return _template(root, _CT_SLOTS, nodes)
 
 
+_NO_ADDRESS: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
+
+
+def _split_address(
+    parts: tuple[tuple[str, str], ...],
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    return tuple(tag for tag, _ in parts), tuple(text for _, text in parts)
+
+
 class _Lines:
     """Formatted transactions, written to the output in batches between lxml's own writes."""
 
@@ -716,15 +725,14 @@ def _write_dd_group(
             amount = tx.amount
             amount_text = _tx_amount(amount, e2e)
             debtor_bic = _tx_bic(tx.debtor_bic, e2e) if include_bic and tx.debtor_bic else None
-            adr = (
-                _address_parts(tx.debtor_address, modern, f"transaction {e2e} debtor")
-                if tx.debtor_address
-                else ()
-            )
+            if tx.debtor_address is None:
+                tags, texts = _NO_ADDRESS
+            else:
+                tags, texts = _split_address(
+                    _address_parts(tx.debtor_address, modern, f"transaction {e2e} debtor")
+                )
             rmt = tx.remittance_information
-            template = _dd_template(
-                modern, debtor_bic is not None, tuple(tag for tag, _ in adr), bool(rmt)
-            )
+            template = _dd_template(modern, debtor_bic is not None, tags, bool(rmt))
             add(
                 template.format(
                     e2e,
@@ -737,7 +745,7 @@ def _write_dd_group(
                     _tx_text(rmt, MAX_REMITTANCE_INFORMATION, e2e, "remittance information")
                     if rmt
                     else None,
-                    *(text for _, text in adr),
+                    *texts,
                 )
             )
             count += 1
@@ -829,15 +837,14 @@ def _write_ct_group(
             creditor_bic = (
                 _tx_bic(tx.creditor_bic, e2e) if include_bic and tx.creditor_bic else None
             )
-            adr = (
-                _address_parts(tx.creditor_address, modern, f"transaction {e2e} creditor")
-                if tx.creditor_address
-                else ()
-            )
+            if tx.creditor_address is None:
+                tags, texts = _NO_ADDRESS
+            else:
+                tags, texts = _split_address(
+                    _address_parts(tx.creditor_address, modern, f"transaction {e2e} creditor")
+                )
             rmt = tx.remittance_information
-            template = _ct_template(
-                modern, creditor_bic is not None, tuple(tag for tag, _ in adr), bool(rmt)
-            )
+            template = _ct_template(modern, creditor_bic is not None, tags, bool(rmt))
             add(
                 template.format(
                     e2e,
@@ -848,7 +855,7 @@ def _write_ct_group(
                     _tx_text(rmt, MAX_REMITTANCE_INFORMATION, e2e, "remittance information")
                     if rmt
                     else None,
-                    *(text for _, text in adr),
+                    *texts,
                 )
             )
             count += 1
