@@ -22,10 +22,13 @@ from recaudo.adapters.db.tables import (
     Negotiation,
 )
 from recaudo.adapters.db.uow import UnitOfWork
+from recaudo.bootstrap import Container
 from recaudo.cli import app
+from recaudo.config import Settings
 from recaudo.domain.errors import Conflict, NotFound, ValidationFailed
 from recaudo.domain.payments import PaymentMethod
 from recaudo.jobs import negotiations as negotiation_job
+from recaudo.jobs.schedule import PERIODIC_JOBS
 from recaudo.services import debt_components, policies
 from recaudo.services import negotiations as neg
 from recaudo.services.context import Actor, Role
@@ -673,3 +676,31 @@ def test_concurrent_proposals_and_acceptances_happen_once(
         "NEG1-002",
         "NEG1-003",
     ]
+
+
+def test_the_review_is_a_periodic_job(
+    engine: Engine, company_es: Company, clock: FrozenClock, customer_id: int, tmp_path: Path
+) -> None:
+    assert negotiation_job.NEGOTIATION_REVIEW_JOB in PERIODIC_JOBS
+    assert negotiation_job.NEGOTIATION_REVIEW_JOB.every_s == 900
+    n = neg.create_negotiation(
+        UnitOfWork(engine),
+        company_es.id,
+        NewNegotiation(customer_id, "CNTL", ("F-1",)),
+        actor=OPERATOR,
+        clock=clock,
+    )
+    neg.accept_negotiation(UnitOfWork(engine), company_es.id, n.id, actor=OPERATOR, clock=clock)
+    container = Container(
+        settings=Settings(database_url=str(engine.url), data_dir=tmp_path),
+        engine=engine,
+        clock=clock,
+    )
+    assert negotiation_job.NEGOTIATION_REVIEW_JOB.run(container) == 0
+    clock.advance(days=31)
+    assert negotiation_job.NEGOTIATION_REVIEW_JOB.run(container) == 1
+    with UnitOfWork(engine) as uow:
+        row = uow.session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "negotiation.broken")
+        ).one()
+        assert row.actor == "job:negotiations"

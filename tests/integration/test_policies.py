@@ -335,6 +335,14 @@ def test_exception_needs_an_admin_and_overrides_the_rule_once(
         assert audit_row.actor == "test:admin"
         assert audit_row.after is not None
         assert audit_row.after["reason"] == "hardship, approved by committee"
+        use = uow.session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "policy_exception.used")
+        ).one()
+        assert (use.entity_id, use.actor, use.after) == (
+            str(granted.id),
+            "test:operator",
+            {"negotiation_id": created.id, "policy": "dias"},
+        )
     # Used once: a second simulation sees the rule fail again.
     sim = neg.simulate(
         uow, company.id, neg.Simulate(late_customer, ("L-90", "L-10")), actor=OPERATOR, clock=clock

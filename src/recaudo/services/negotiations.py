@@ -1433,6 +1433,16 @@ def _create(
             )
         for e in used:
             e.negotiation_id = negotiation.id
+            audit.record(
+                uow,
+                actor=actor,
+                clock=clock,
+                company_id=company_id,
+                action="policy_exception.used",
+                entity_type="policy_exception",
+                entity_id=e.id,
+                after={"negotiation_id": negotiation.id, "policy": policy_names[e.policy_id]},
+            )
         uow.session.flush()
         audit.record(
             uow,
