@@ -363,6 +363,12 @@ def test_creditor_accounts_and_settings(api: Api, ong: Company) -> None:
         "bic": None,
         "town": None,
     }
+    assert_problem(
+        admin.patch(f"/creditor-accounts/{account['id']}", json={"iban": None}),
+        422,
+        "validation_failed",
+        "iban cannot be emptied",
+    )
     assert [a["id"] for a in operator.get("/creditor-accounts").json()] == [account["id"]]
     assert_problem(
         api.client("beta_admin").get(f"/creditor-accounts/{account['id']}"), 404, "not_found"

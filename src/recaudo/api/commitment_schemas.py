@@ -384,7 +384,11 @@ class CreditorAccountPatch(Strict):
 
     def to_service(self) -> accounts.CreditorAccountData:
         values = self.model_dump(exclude_unset=True)
-        for name in ("bic", "street", "town", "postcode", "country"):
+        clearable = ("bic", "street", "town", "postcode", "country")
+        fixed = sorted(k for k, v in values.items() if v is None and k not in clearable)
+        if fixed:
+            raise ValidationFailed(f"{fixed[0]} cannot be emptied", field=fixed[0])
+        for name in clearable:
             if name in values and values[name] is None:
                 values[name] = ""
         return accounts.CreditorAccountData(**values)
