@@ -36,6 +36,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import sqlite3
 import statistics
@@ -43,6 +44,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -300,6 +302,7 @@ def child_recaudo(url: str, workdir: Path) -> dict[str, Any]:
     shutil.rmtree(data_dir, ignore_errors=True)
     data_dir.mkdir(parents=True)
     started = time.perf_counter()
+    cpu_started = cpu_seconds()
     result = remittances.generate_remittance(
         uow,
         company_id,
@@ -309,9 +312,11 @@ def child_recaudo(url: str, workdir: Path) -> dict[str, Any]:
         clock=system_clock,
     )
     seconds = time.perf_counter() - started
+    cpu = cpu_seconds() - cpu_started
     engine.dispose()
     return {
         "seconds": seconds,
+        "cpu_seconds": cpu,
         "validate_seconds": validation[0],
         "transactions": result.transaction_count,
         "control_sum": str(result.control_sum),
@@ -326,6 +331,7 @@ def child_writer(n: int, workdir: Path, concurrent: bool = False) -> dict[str, A
 
     facts = list(payment_facts(n))
     started = time.perf_counter()
+    cpu_started = cpu_seconds()
     header_total = Decimal(sum(f[2] for f in facts)).scaleb(-2)
     groups = []
     for sequence in ("FRST", "RCUR"):
@@ -367,7 +373,11 @@ def child_writer(n: int, workdir: Path, concurrent: bool = False) -> dict[str, A
     if not concurrent:
         sepa_write.validate_xml(path, "pain.008.001.08")
     seconds = time.perf_counter() - started
-    result: dict[str, Any] = {"seconds": seconds, "bytes": path.stat().st_size}
+    result: dict[str, Any] = {
+        "seconds": seconds,
+        "cpu_seconds": cpu_seconds() - cpu_started,
+        "bytes": path.stat().st_size,
+    }
     if not concurrent:
         result["validate_seconds"] = seconds - (written - started)
     return result
@@ -400,6 +410,7 @@ def child_sepaxml(n: int, workdir: Path) -> dict[str, Any]:
         "currency": "EUR",
     }
     started = time.perf_counter()
+    cpu_started = cpu_seconds()
     document = SepaDD(config, schema="pain.008.001.08")
     for payment in payments:
         document.add_payment(payment)
@@ -407,7 +418,7 @@ def child_sepaxml(n: int, workdir: Path) -> dict[str, Any]:
     path = workdir / "sepaxml.xml"
     path.write_bytes(output)
     seconds = time.perf_counter() - started
-    return {"seconds": seconds, "bytes": len(output)}
+    return {"seconds": seconds, "cpu_seconds": cpu_seconds() - cpu_started, "bytes": len(output)}
 
 
 def run_child(variant: str, target: str, workdir: Path) -> dict[str, Any]:
@@ -426,6 +437,12 @@ def run_child(variant: str, target: str, workdir: Path) -> dict[str, Any]:
     result["peak_rss_mb"] = result.pop("vmhwm_kib") / 1024
     result["ru_maxrss_mb"] = usage.ru_maxrss / 1024  # Linux reports KiB
     return result
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process, all threads (the concurrent XSD check runs in a second one)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def high_water_kib() -> int:
@@ -500,13 +517,13 @@ def main() -> None:
         return
     if args.quick:
         args.payments, args.runs = [10_000], 1
-    rows: list[tuple[int, str, float, float, float | None, int]] = []
+    rows: list[Row] = []
     for n in args.payments:
         print(f"{n:,} payments: loading the {args.backend} database ...", file=sys.stderr)
         run_child("load", f"{args.backend}:{n}", workdir)
         variants = [v for v in args.variants if v != "sepaxml" or n <= args.sepaxml_max]
         samples: dict[str, dict[str, list[float]]] = {
-            v: {"seconds": [], "rss": [], "validate": []} for v in variants
+            v: {"seconds": [], "cpu": [], "rss": [], "validate": []} for v in variants
         }
         sizes: dict[str, int] = {}
         for run in range(args.runs):
@@ -514,27 +531,43 @@ def main() -> None:
                 target = reset(args.backend, workdir) if variant == "recaudo" else str(n)
                 result = run_child(variant, target, workdir)
                 samples[variant]["seconds"].append(result["seconds"])
+                samples[variant]["cpu"].append(result["cpu_seconds"])
                 samples[variant]["rss"].append(result["peak_rss_mb"])
                 if "validate_seconds" in result:
                     samples[variant]["validate"].append(result["validate_seconds"])
                 sizes[variant] = int(result["bytes"])
                 print(f"  run {run + 1} {variant}: {json.dumps(result)}", file=sys.stderr)
         for variant in variants:
-            s = samples[variant]
-            validate = statistics.median(s["validate"]) if s["validate"] else None
+            got = samples[variant]
             rows.append(
-                (n, variant, statistics.median(s["seconds"]), statistics.median(s["rss"]),
-                 validate, sizes[variant])
-            )  # fmt: skip
+                Row(
+                    n,
+                    variant,
+                    statistics.median(got["seconds"]),
+                    statistics.median(got["cpu"]),
+                    statistics.median(got["rss"]),
+                    statistics.median(got["validate"]) if got["validate"] else None,
+                    sizes[variant],
+                )
+            )
     if args.backend == "postgresql":
         drop_pg()
     print_table(rows, args)
 
 
-def print_table(
-    rows: list[tuple[int, str, float, float, float | None, int]], args: argparse.Namespace
-) -> None:
-    reference = {n: (s, r) for n, v, s, r, _, _ in rows if v == "sepaxml"}
+@dataclass(frozen=True)
+class Row:
+    payments: int
+    variant: str
+    seconds: float
+    cpu_seconds: float
+    rss_mb: float
+    validate_seconds: float | None
+    size: int
+
+
+def print_table(rows: list[Row], args: argparse.Namespace) -> None:
+    reference = {r.payments: r for r in rows if r.variant == "sepaxml"}
     labels = {
         "recaudo": f"Recaudo `generate_remittance` ({args.backend})",
         "writer": "Recaudo writer, then XSD check (in-memory list)",
@@ -543,17 +576,21 @@ def print_table(
     }
     print(f"\nMachine: {machine()}")
     print(f"Medians of {args.runs} run(s); each variant in its own process.\n")
-    print("| payments | variant | seconds | of which XSD check | payments/s | peak RSS (MB) "
-          "| time vs sepaxml | RSS vs sepaxml | file (MB) |")  # fmt: skip
-    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|")
-    for n, variant, seconds, rss, validate, size in rows:
-        ref = reference.get(n)
-        time_ratio = f"{seconds / ref[0]:.2f}" if ref else "—"
-        rss_ratio = f"{rss / ref[1]:.2f}" if ref else "—"
-        check = f"{validate:.2f}" if validate is not None else "—"
+    print(
+        "| payments | variant | seconds | CPU s | of which XSD check | peak RSS (MB) "
+        "| time vs sepaxml | CPU vs sepaxml | RSS vs sepaxml | file (MB) |"
+    )
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for row in rows:
+        ref = reference.get(row.payments)
+        time_ratio = f"{row.seconds / ref.seconds:.2f}" if ref else "—"
+        cpu_ratio = f"{row.cpu_seconds / ref.cpu_seconds:.2f}" if ref else "—"
+        rss_ratio = f"{row.rss_mb / ref.rss_mb:.2f}" if ref else "—"
+        check = f"{row.validate_seconds:.2f}" if row.validate_seconds is not None else "—"
         print(
-            f"| {n:,} | {labels[variant]} | {seconds:.2f} | {check} | {n / seconds:,.0f} "
-            f"| {rss:.0f} | {time_ratio} | {rss_ratio} | {size / 1e6:.1f} |"
+            f"| {row.payments:,} | {labels[row.variant]} | {row.seconds:.2f} "
+            f"| {row.cpu_seconds:.2f} | {check} | {row.rss_mb:.0f} | {time_ratio} "
+            f"| {cpu_ratio} | {rss_ratio} | {row.size / 1e6:.1f} |"
         )
 
 
