@@ -391,11 +391,6 @@ class Node:
         return account
 
 
-def padded(account: str) -> str:
-    """An obligation number as the contract writes it: right-padded to 20 characters."""
-    return account.ljust(ACCOUNT_WIDTH)
-
-
 # --- amounts ---------------------------------------------------------------------------
 
 
@@ -1114,15 +1109,9 @@ def analysis_parameters(
 
 # --- negotiations ----------------------------------------------------------------------
 
+# Every origin may register every strategy: the document's "Nuevas Herramientas
+# (Default)" section lets BM, SLP, OTC and OCR send any tool the core knows.
 CLIENT_APPS = ("BM", "SLP", "OTC", "OCR")
-# Strategies each origin may register (the document's sections); "Nuevas Herramientas
-# (Default)" lets any origin send any tool the core knows.
-STRATEGIES_BY_APP: Mapping[str, frozenset[Strategy]] = {
-    "BM": frozenset(Strategy),
-    "SLP": frozenset(Strategy),
-    "OTC": frozenset(Strategy),
-    "OCR": frozenset(Strategy),
-}
 MODIFICATION_TYPES = frozenset({"R26", "MOD", "M01", "RDO", "SRO"})
 
 
@@ -1187,8 +1176,6 @@ def parse_negotiation(data: Any) -> NegotiationRecord:
     c = root.need("collection")
     strategy = parse_strategy_code(c, "strategyType", required=True)
     assert strategy is not None
-    if strategy not in STRATEGIES_BY_APP[app]:
-        raise bad_input("collection.strategyType", f"{strategy} no se registra desde {app}")
     acct = c.need("partyAcctRelRec")
     account = acct.account("acctId", required=True)
     assert account is not None

@@ -112,6 +112,52 @@ class ContractRoute(APIRoute):
         return guarded
 
 
+# What the OpenAPI schema says of every operation: the contract's error shape.
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["responseType", "responseDetail"],
+    "properties": {
+        "responseType": {
+            "type": "object",
+            "properties": {"value": {"type": "string", "enum": ["ER"]}},
+        },
+        "responseDetail": {
+            "type": "object",
+            "required": ["errorCode", "errorDesc", "errorType"],
+            "properties": {
+                "errorCode": {"type": "string"},
+                "errorDesc": {"type": "string"},
+                "errorType": {"type": "string"},
+            },
+        },
+    },
+}
+ERROR_STATUSES = (400, 401, 403, 404, 405, 409, 413, 415, 422, 500)
+
+
+def documented(body: str | None, query: tuple[str, ...] = ()) -> dict[str, Any]:
+    """`responses` and `openapi_extra` of a contract operation (its body is read by hand)."""
+    responses: dict[int | str, dict[str, Any]] = {
+        status: {
+            "description": "The contract's error (`responseType.value` ER)",
+            "content": {"application/json": {"schema": ERROR_SCHEMA}},
+        }
+        for status in ERROR_STATUSES
+    }
+    extra: dict[str, Any] = {}
+    if body is not None:
+        extra["requestBody"] = {
+            "required": True,
+            "content": {body: {"schema": {"type": "object"}}},
+        }
+    if query:
+        extra["parameters"] = [
+            {"name": name, "in": "query", "required": n == 0, "schema": {"type": "string"}}
+            for n, name in enumerate(query)
+        ]
+    return {"responses": responses, "openapi_extra": extra}
+
+
 router = APIRouter(prefix=PREFIX, route_class=ContractRoute, tags=["collections-management"])
 
 
@@ -197,6 +243,7 @@ def _basic(authorization: str) -> tuple[str, str] | None:
 @router.post(
     "/oauth2/token",
     summary="OAuth2 client credentials: a bearer token for the contract's calls",
+    **documented("application/x-www-form-urlencoded"),
 )
 async def token(request: Request) -> Response:
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -292,6 +339,7 @@ def _record_profiles(
 @router.post(
     "/v1/negotiations/profile",
     summary="Profiling (listValidation): record what customers declare about their means",
+    **documented("application/json"),
 )
 async def profile(request: Request) -> Response:
     caller, _ = await authenticated(request)
@@ -382,6 +430,7 @@ def _analyse(
 @router.post(
     "/v1/negotiations/policies",
     summary="Policies (creditAnalysis): the offers of each obligation, or one recalculated",
+    **documented("application/json"),
 )
 async def policies(request: Request) -> Response:
     caller, _ = await authenticated(request)
@@ -503,6 +552,7 @@ def _register(
 @router.post(
     "/v1/negotiations",
     summary="Register a negotiation (clientApp + collection); P records wait for their T",
+    **documented("application/json"),
 )
 async def negotiations(request: Request) -> Response:
     caller, invoker = await authenticated(request)
@@ -557,6 +607,7 @@ def _details(
 @router.get(
     "/v1/agreement/ics",
     summary="Agreement ICS: the details of the negotiation of an obligation (?acctId=)",
+    **documented(None, query=("acctId", "identSerialNum", "govIssueIdentType")),
 )
 async def agreement_ics(request: Request) -> Response:
     caller, _ = await authenticated(request)
