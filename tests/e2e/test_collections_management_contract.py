@@ -1648,6 +1648,16 @@ def test_partial_commitments_then_the_total(cm: Contract) -> None:
     assert again.status_code == 409
     assert again.json()["collection"]["state"] == "Rejected"
     assert again.json()["responseDetail"]["errorCode"] == "10001"
+    # So is a partial record, which no total could ever close.
+    late = copy.deepcopy(base)
+    late["collection"].update(partialPmt="P")
+    refused = cm.post("/v1/negotiations", late)
+    assert refused.status_code == 409
+    message = f"obligation '872452983283' is already in negotiation {negotiation_id} (proposed)"
+    assert refused.json()["collection"]["desc"] == message
+    assert refused.json()["responseDetail"]["errorDesc"] == f"Error al ejecutar el PL: {message}"
+    with cm.api.uow as uow:
+        assert len(uow.session.scalars(select(ContractCommitment)).all()) == 3
 
 
 def test_negotiation_refusals(cm: Contract) -> None:

@@ -465,6 +465,18 @@ def _register(
     if record.kind == "P":
         if amount is None or amount.minor == 0:
             raise contract.null_input("collection.partyAcctRelRec.amt")
+        # A partial record for an obligation already in negotiation could never be closed.
+        try:
+            current = neg.negotiation_for_debt(
+                container.uow(write=False), caller.company_id, found.reference, actor=caller.actor
+            )
+        except NotFound:
+            current = None
+        if current is not None and current.state in neg.OPEN_STATES:
+            raise Conflict(
+                f"obligation {record.account!r} is already in negotiation {current.id} "
+                f"({current.state})"
+            )
         pending = cm.record_partial(
             container.uow(),
             caller.company_id,
