@@ -193,6 +193,7 @@ def test_bic_matches_iban_bank() -> None:
         ("Ελένη", "Eleni"),
         ("O'Brien (Cuota 3/12): ok? sí.", "O'Brien (Cuota 3/12): ok? si."),
         ('a_b;c[d]{e}"f"', "a-b,c(d)(e)'f'"),
+        ("¡Gracias, socia! ¿Seguimos?", "Gracias, socia. Seguimos?"),
     ],
 )
 def test_transliteration(text: str, expected: str) -> None:

@@ -289,6 +289,9 @@ _CONVERSIONS = {
     "]": ")",
     "{": "(",
     "}": ")",
+    "!": ".",
+    "¡": "",  # Spanish opening marks: the closing one carries the meaning
+    "¿": "",
     "\t": " ",
     "\n": " ",
     "\r": " ",
