@@ -243,9 +243,6 @@ class Node:
     def name(self, key: str) -> str:
         return f"{self.path}.{key}" if self.path else key
 
-    def raw(self, key: str) -> Any:
-        return self.data.get(key)
-
     def obj(self, key: str, *, required: bool = False) -> Node | None:
         value = self.data.get(key)
         if value is None:
