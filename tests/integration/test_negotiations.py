@@ -30,6 +30,7 @@ from recaudo.domain.payments import PaymentMethod
 from recaudo.jobs import negotiations as negotiation_job
 from recaudo.jobs.schedule import PERIODIC_JOBS
 from recaudo.services import debt_components, policies
+from recaudo.services import negotiation_review as review
 from recaudo.services import negotiations as neg
 from recaudo.services.context import Actor, Role
 from recaudo.services.negotiations import CommitmentSpec, NewNegotiation, PlanDebt
@@ -268,17 +269,17 @@ def test_plan_activates_on_first_payment_and_is_fulfilled(
         clock=clock,
     )
     neg.accept_negotiation(uow, company_es.id, n.id, actor=OPERATOR, clock=clock)
-    assert neg.review_negotiations(uow, clock=clock) == neg.ReviewReport()
+    assert review.review_negotiations(uow, clock=clock) == review.ReviewReport()
     _pay(uow, company_es, customer_id, "NEG1-000", "150.00", clock)
-    assert neg.review_negotiations(uow, clock=clock) == neg.ReviewReport(activated=1)
+    assert review.review_negotiations(uow, clock=clock) == review.ReviewReport(activated=1)
     assert neg.get_negotiation(uow, company_es.id, n.id, actor=OPERATOR).state == "active"
     for ref, amount in (("NEG1-001", "333.33"), ("NEG1-002", "333.33"), ("NEG1-003", "333.34")):
         _pay(uow, company_es, customer_id, ref, amount, clock)
-    assert neg.review_negotiations(uow, clock=clock) == neg.ReviewReport(fulfilled=1)
+    assert review.review_negotiations(uow, clock=clock) == review.ReviewReport(fulfilled=1)
     view = neg.get_negotiation(uow, company_es.id, n.id, actor=OPERATOR)
     assert view.state == "fulfilled" and view.closed_at is not None
     assert [p.status for p in view.plan] == ["paid"] * 4
-    assert neg.review_negotiations(uow, clock=clock) == neg.ReviewReport()
+    assert review.review_negotiations(uow, clock=clock) == review.ReviewReport()
 
 
 def test_break_reinstates_condonation_not_yet_earned(
@@ -295,10 +296,10 @@ def test_break_reinstates_condonation_not_yet_earned(
     _pay(uow, company_es, customer_id, "NEG1-000", "150.00", clock)
     # Installment 1 is due 2026-04-02; on 2026-05-02 it is 30 days late: the plan holds.
     clock.advance(days=61)
-    assert neg.review_negotiations(uow, clock=clock) == neg.ReviewReport(activated=1)
+    assert review.review_negotiations(uow, clock=clock) == review.ReviewReport(activated=1)
     clock.advance(days=1)  # 2026-05-03: 31 days late, more than 30
     report = negotiation_job.run_review(uow, clock)
-    assert report == neg.ReviewReport(broken=1, reinstated=1)
+    assert report == review.ReviewReport(broken=1, reinstated=1)
     view = neg.get_negotiation(uow, company_es.id, n.id, actor=OPERATOR)
     assert view.state == "broken"
     assert view.break_reason == "installment 1 due 2026-04-02 is 31 days late (more than 30)"
@@ -308,7 +309,7 @@ def test_break_reinstates_condonation_not_yet_earned(
     assert _components(uow)[-1] == ("NEG1-R", "late_interest", "balance", 5000)
     # The unpaid installments stay owed.
     assert [d[2] for d in _debts(uow)[1:5]] == ["paid", "open", "open", "open"]
-    assert neg.review_negotiations(uow, clock=clock) == neg.ReviewReport()
+    assert review.review_negotiations(uow, clock=clock) == review.ReviewReport()
 
 
 def test_break_without_reinstatement_by_policy(
@@ -334,7 +335,7 @@ def test_break_without_reinstatement_by_policy(
     )
     neg.accept_negotiation(uow, company_es.id, n.id, actor=OPERATOR, clock=clock)
     clock.advance(days=11)  # the payment today (2026-03-02) is 11 days late
-    assert neg.review_negotiations(uow, clock=clock) == neg.ReviewReport(broken=1)
+    assert review.review_negotiations(uow, clock=clock) == review.ReviewReport(broken=1)
     view = neg.get_negotiation(uow, company_es.id, n.id, actor=OPERATOR)
     assert (view.state, view.reinstated_debt) == ("broken", None)
     assert [d[0] for d in _debts(uow)] == ["F-1", "NEG1-000"]
@@ -568,9 +569,11 @@ def test_proportional_reinstatement_and_the_acceptance_window(
     ]
     _pay(uow, company_es, customer_id, "NEG2-001", "292.50", clock)
     clock.advance(days=62)  # 2026-05-11 local: installment 2 is 1 day late, the plan is active
-    assert neg.review_negotiations(uow, clock=clock) == neg.ReviewReport(activated=1)
+    assert review.review_negotiations(uow, clock=clock) == review.ReviewReport(activated=1)
     clock.advance(days=30)  # 2026-06-10: installment 2 is 31 days late
-    assert neg.review_negotiations(uow, clock=clock) == neg.ReviewReport(broken=1, reinstated=1)
+    assert review.review_negotiations(uow, clock=clock) == review.ReviewReport(
+        broken=1, reinstated=1
+    )
     # 3 of 4 installments unpaid: 30.00 x 3/4 = 22.50 of current interest comes back.
     assert _debts(uow)[-1] == ("NEG2-R", "22.5", "open", date(2026, 6, 10))
     assert _components(uow)[-1] == ("NEG2-R", "current_interest", "balance", 2250)
@@ -587,7 +590,7 @@ def test_review_goes_through_every_plan_in_batches(
         )
         neg.accept_negotiation(uow, company_es.id, n.id, actor=OPERATOR, clock=clock)
         _pay(uow, company_es, cid, f"NEG{n.id}-000", "150.00", clock)
-    assert neg.review_negotiations(uow, clock=clock, batch=1) == neg.ReviewReport(activated=2)
+    assert review.review_negotiations(uow, clock=clock, batch=1) == review.ReviewReport(activated=2)
     # F-9 had no breakdown: all capital, nothing condoned; 1050.00 over 3 = 350.00 each.
     plan = neg.get_negotiation(uow, company_es.id, 2, actor=OPERATOR).plan
     assert [(p.debt, p.amount, p.status) for p in plan] == [

@@ -13,8 +13,8 @@ from rich.table import Table
 
 from recaudo.cli.main import app, cli_actor, company_of, handles_errors, opened, out, print_table
 from recaudo.domain.errors import ValidationFailed
+from recaudo.services import negotiation_review, policies
 from recaudo.services import negotiations as neg
-from recaudo.services import policies
 from recaudo.services.queries import MAX_PAGE_SIZE, Paging
 
 negotiation_app = typer.Typer(help="Negotiations of late debts: offers, proposals, plans.")
@@ -326,7 +326,7 @@ def review(
     """Run the periodic review now: activate, fulfil or break plans."""
     with opened() as container:
         company_id = None if company is None else company_of(container, company).id
-        report = neg.review_negotiations(
+        report = negotiation_review.review_negotiations(
             container.uow(), clock=container.clock, actor=cli_actor(), company_id=company_id
         )
     out.print(

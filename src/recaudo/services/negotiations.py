@@ -11,12 +11,9 @@
   the plan's payments become new ordinary debts (`NEG{id}-000` for the payment today,
   `NEG{id}-001`… for the installments) that every channel can collect, the condoned
   amounts are recorded as `written_off` components of the original debts, all audited.
-- `review_negotiations` (the periodic job): a plan becomes `active` with its first
-  payment, `fulfilled` when every new debt is paid, `broken` when one is more than the
-  company's `break_after_days` late; a broken plan brings back its condoned amounts as
-  one new debt (`NEG{id}-R`) as the company's `reinstate_on_break` says
-  (`never`, `always`, `proportional`; a PPPA condonation not yet earned always comes back).
-  Unpaid installments of a broken plan stay open: the customer still owes them.
+- Following accepted plans (activation, fulfilment, breaking, reinstatement) is
+  `services/negotiation_review.py`; company settings and customers' payment profiles are
+  `services/negotiation_settings.py` (re-exported here).
 """
 
 from __future__ import annotations
@@ -33,43 +30,28 @@ from sqlalchemy.exc import IntegrityError
 
 from recaudo.adapters.db.tables import (
     Company,
-    Customer,
     Debt,
     DebtComponent,
     Negotiation,
     NegotiationCommitment,
     NegotiationDebt,
     NegotiationInstallment,
-    NegotiationSettings,
-    PaymentProfile,
     PolicyException,
     ViabilityPolicy,
 )
 from recaudo.adapters.db.uow import UnitOfWork
-from recaudo.domain import money
 from recaudo.domain.debts import PAYABLE, DebtStatus
 from recaudo.domain.errors import Conflict, NotFound, NotViable, ValidationFailed
 from recaudo.domain.money import Money
 from recaudo.domain.negotiation import (
     Concept,
-    Condonation,
-    InstallmentStatus,
     NegotiationState,
     Obligation,
-    ReinstatePolicy,
-    breaking_installment,
     check_commitments,
-    concept_labels,
-    installments_paid_in_order,
-    is_fulfilled,
-    reinstatement,
     transition,
 )
 from recaudo.domain.plans import add_months
 from recaudo.domain.profiling import (
-    DEFAULT_CAPACITY_RATIO,
-    DeclaredFinances,
-    check_ratio,
     fits,
     payment_capacity,
 )
@@ -82,16 +64,56 @@ from recaudo.domain.strategies import (
     parse_strategy,
 )
 from recaudo.services import audit, policies
-from recaudo.services.balances import paid_by_debt, paid_of_debt
-from recaudo.services.context import SYSTEM, Actor, Clock, Role
+from recaudo.services.balances import paid_by_debt
+from recaudo.services.context import Actor, Clock
 from recaudo.services.customers import find_customer
 from recaudo.services.debt_components import BALANCE, WRITTEN_OFF, breakdowns, open_components
+from recaudo.services.negotiation_settings import (
+    DEFAULT_BREAK_AFTER_DAYS as DEFAULT_BREAK_AFTER_DAYS,
+)
+from recaudo.services.negotiation_settings import (
+    DEFAULT_REINSTATE as DEFAULT_REINSTATE,
+)
+from recaudo.services.negotiation_settings import (
+    NewProfile as NewProfile,
+)
+from recaudo.services.negotiation_settings import (
+    ProfileView as ProfileView,
+)
+from recaudo.services.negotiation_settings import (
+    SettingsChanges as SettingsChanges,
+)
+from recaudo.services.negotiation_settings import (
+    SettingsView as SettingsView,
+)
+from recaudo.services.negotiation_settings import (
+    amount_of,
+    company_in_scope,
+    customer_in_company,
+    finances_of,
+    latest_profile_row,
+    minor_of,
+    settings_of,
+)
+from recaudo.services.negotiation_settings import (
+    get_settings as get_settings,
+)
+from recaudo.services.negotiation_settings import (
+    latest_profile as latest_profile,
+)
+from recaudo.services.negotiation_settings import (
+    local_today as local_today,
+)
+from recaudo.services.negotiation_settings import (
+    record_profile as record_profile,
+)
+from recaudo.services.negotiation_settings import (
+    update_settings as update_settings,
+)
 from recaudo.services.policies import Cause, Facts
 from recaudo.services.queries import Paging
 from recaudo.services.views import Page
 
-DEFAULT_BREAK_AFTER_DAYS = 30
-DEFAULT_REINSTATE = ReinstatePolicy.ALWAYS
 ACCEPT_WITHIN_DAYS = 7  # a proposal can be accepted up to a week after it was made
 OPEN_STATES = (
     NegotiationState.PROPOSED.value,
@@ -107,318 +129,6 @@ HISTORY_STATES = (
 )
 CAPACITY_CAUSE = "payment_capacity"
 NOT_APPLICABLE_CAUSE = "not_applicable"
-
-
-def local_today(company: Company, clock: Clock) -> date:
-    return clock().astimezone(ZoneInfo(company.timezone)).date()
-
-
-def _company(uow: UnitOfWork, company_id: int, actor: Actor) -> Company:
-    company = uow.session.get(Company, company_id)
-    if company is None or not actor.can_see(company_id):
-        raise NotFound(f"no company {company_id}")
-    return company
-
-
-def _customer(
-    uow: UnitOfWork, company_id: int, customer_id: int, *, lock: bool = False
-) -> Customer:
-    stmt = select(Customer).where(Customer.id == customer_id, Customer.company_id == company_id)
-    customer = uow.session.scalar(stmt.with_for_update() if lock else stmt)
-    if customer is None:
-        raise NotFound(f"no customer {customer_id}", field="customer_id")
-    return customer
-
-
-def _amount(minor: int, currency: str) -> Decimal:
-    return money.from_minor(minor, currency)
-
-
-# --- settings ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class SettingsView:
-    company_id: int
-    concept_labels: dict[str, str]
-    break_after_days: int
-    reinstate_on_break: str
-    capacity_ratio: Decimal
-
-
-@dataclass(frozen=True, slots=True)
-class SettingsChanges:
-    concept_labels: Mapping[str, str] | None = None
-    break_after_days: int | None = None
-    reinstate_on_break: str | None = None
-    capacity_ratio: Decimal | str | None = None
-
-
-def _settings(uow: UnitOfWork, company_id: int) -> SettingsView:
-    row = uow.session.get(NegotiationSettings, company_id)
-    if row is None:
-        labels = concept_labels()
-        return SettingsView(
-            company_id,
-            {c.value: label for c, label in labels.items()},
-            DEFAULT_BREAK_AFTER_DAYS,
-            DEFAULT_REINSTATE.value,
-            DEFAULT_CAPACITY_RATIO,
-        )
-    labels = concept_labels(row.concept_labels)
-    return SettingsView(
-        company_id,
-        {c.value: label for c, label in labels.items()},
-        row.break_after_days,
-        row.reinstate_on_break,
-        Decimal(row.capacity_ratio_bp) / Decimal(10000),
-    )
-
-
-def get_settings(uow: UnitOfWork, company_id: int, *, actor: Actor) -> SettingsView:
-    with uow:
-        _company(uow, company_id, actor)
-        return _settings(uow, company_id)
-
-
-def update_settings(
-    uow: UnitOfWork, company_id: int, changes: SettingsChanges, *, actor: Actor, clock: Clock
-) -> SettingsView:
-    """Concept labels, days late that break a plan, reinstatement and capacity ratio."""
-    actor.require(Role.ADMIN)
-    with uow:
-        _company(uow, company_id, actor)
-        current = _settings(uow, company_id)
-        labels = dict(current.concept_labels)
-        if changes.concept_labels is not None:
-            labels = {c.value: v for c, v in concept_labels(changes.concept_labels).items()}
-        days = current.break_after_days
-        if changes.break_after_days is not None:
-            if not 0 <= changes.break_after_days <= 3650:
-                raise ValidationFailed(
-                    "break_after_days must be 0 to 3650", field="break_after_days"
-                )
-            days = changes.break_after_days
-        reinstate = current.reinstate_on_break
-        if changes.reinstate_on_break is not None:
-            try:
-                reinstate = ReinstatePolicy(changes.reinstate_on_break).value
-            except ValueError:
-                names = ", ".join(p.value for p in ReinstatePolicy)
-                raise ValidationFailed(
-                    f"reinstate_on_break must be one of {names}", field="reinstate_on_break"
-                ) from None
-        ratio = current.capacity_ratio
-        if changes.capacity_ratio is not None:
-            try:
-                ratio = check_ratio(Decimal(str(changes.capacity_ratio)))
-            except ArithmeticError:
-                raise ValidationFailed(
-                    "capacity_ratio must be a number", field="capacity_ratio"
-                ) from None
-            except ValidationFailed as exc:
-                raise ValidationFailed(exc.message, field="capacity_ratio") from None
-            if ratio != ratio.quantize(Decimal("0.0001")):
-                raise ValidationFailed(
-                    "capacity_ratio has at most 4 decimals", field="capacity_ratio"
-                )
-        row = uow.session.get(NegotiationSettings, company_id)
-        now = clock()
-        if row is None:
-            row = NegotiationSettings(company_id=company_id)
-            uow.session.add(row)
-        row.concept_labels = labels
-        row.break_after_days = days
-        row.reinstate_on_break = reinstate
-        row.capacity_ratio_bp = int(ratio * 10000)
-        row.updated_by = actor.label
-        row.updated_at = now
-        after = SettingsView(company_id, labels, days, reinstate, ratio)
-        audit.record(
-            uow,
-            actor=actor,
-            clock=clock,
-            company_id=company_id,
-            action="negotiation_settings.updated",
-            entity_type="company",
-            entity_id=company_id,
-            before=_settings_snapshot(current),
-            after=_settings_snapshot(after),
-        )
-        uow.commit()
-        return after
-
-
-def _settings_snapshot(s: SettingsView) -> dict[str, Any]:
-    return {
-        "concept_labels": s.concept_labels,
-        "break_after_days": s.break_after_days,
-        "reinstate_on_break": s.reinstate_on_break,
-        "capacity_ratio": str(s.capacity_ratio),
-    }
-
-
-# --- payment-capacity profiles -------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class NewProfile:
-    """What the customer declares, monthly, in the company's currency (units, not minor)."""
-
-    customer_id: int
-    income: Decimal | str
-    other_income: Decimal | str = "0"
-    personal_expenses: Decimal | str = "0"
-    self_employed: bool = False
-    sales: Decimal | str | None = None
-    operating_costs: Decimal | str | None = None
-    cash_today: Decimal | str | None = None
-    details: Mapping[str, Any] = field(default_factory=dict)
-    source: str = "api"
-
-
-@dataclass(frozen=True, slots=True)
-class ProfileView:
-    id: int
-    customer_id: int
-    currency: str
-    income: Decimal
-    other_income: Decimal
-    personal_expenses: Decimal
-    self_employed: bool
-    sales: Decimal | None
-    operating_costs: Decimal | None
-    cash_today: Decimal | None
-    available_income: Decimal
-    capacity: Decimal
-    capacity_ratio: Decimal
-    source: str
-    declared_by: str
-    declared_at: datetime
-
-
-def _finances(p: PaymentProfile, currency: str) -> DeclaredFinances:
-    def m(minor: int | None) -> Money | None:
-        return None if minor is None else Money(minor, currency)
-
-    return DeclaredFinances(
-        income=Money(p.income_minor, currency),
-        other_income=Money(p.other_income_minor, currency),
-        personal_expenses=Money(p.expenses_minor, currency),
-        self_employed=p.self_employed,
-        sales=m(p.sales_minor),
-        operating_costs=m(p.operating_costs_minor),
-    )
-
-
-def _profile_view(p: PaymentProfile, currency: str, ratio: Decimal) -> ProfileView:
-    finances = _finances(p, currency)
-
-    def d(minor: int | None) -> Decimal | None:
-        return None if minor is None else _amount(minor, currency)
-
-    return ProfileView(
-        id=p.id,
-        customer_id=p.customer_id,
-        currency=currency,
-        income=_amount(p.income_minor, currency),
-        other_income=_amount(p.other_income_minor, currency),
-        personal_expenses=_amount(p.expenses_minor, currency),
-        self_employed=p.self_employed,
-        sales=d(p.sales_minor),
-        operating_costs=d(p.operating_costs_minor),
-        cash_today=d(p.cash_today_minor),
-        available_income=finances.available_income.amount,
-        capacity=payment_capacity(finances, ratio).amount,
-        capacity_ratio=ratio,
-        source=p.source,
-        declared_by=p.declared_by,
-        declared_at=p.declared_at,
-    )
-
-
-def _minor(value: Decimal | str | int | None, currency: str, name: str) -> int | None:
-    if value is None:
-        return None
-    try:
-        return money.to_minor(money.parse_amount(value, currency), currency)
-    except ValidationFailed as exc:
-        raise ValidationFailed(f"{name}: {exc.message}", field=name) from None
-
-
-def record_profile(
-    uow: UnitOfWork, company_id: int, new: NewProfile, *, actor: Actor, clock: Clock
-) -> ProfileView:
-    """Record what a customer declares; the latest declaration is the one used."""
-    actor.require_write()
-    source = new.source.strip()
-    if not 1 <= len(source) <= 32:
-        raise ValidationFailed("source must have 1 to 32 characters", field="source")
-    with uow:
-        company = _company(uow, company_id, actor)
-        customer = _customer(uow, company_id, new.customer_id)
-        cur = company.currency
-        income = _minor(new.income, cur, "income")
-        other = _minor(new.other_income, cur, "other_income")
-        expenses = _minor(new.personal_expenses, cur, "personal_expenses")
-        assert income is not None and other is not None and expenses is not None
-        profile = PaymentProfile(
-            company_id=company_id,
-            customer_id=customer.id,
-            income_minor=income,
-            other_income_minor=other,
-            expenses_minor=expenses,
-            self_employed=new.self_employed,
-            sales_minor=_minor(new.sales, cur, "sales"),
-            operating_costs_minor=_minor(new.operating_costs, cur, "operating_costs"),
-            cash_today_minor=_minor(new.cash_today, cur, "cash_today"),
-            details=dict(new.details),
-            source=source,
-            declared_by=actor.label,
-            declared_at=clock(),
-        )
-        _finances(profile, cur)  # the domain's checks (self-employed needs sales and costs)
-        uow.session.add(profile)
-        uow.session.flush()
-        view = _profile_view(profile, cur, _settings(uow, company_id).capacity_ratio)
-        audit.record(
-            uow,
-            actor=actor,
-            clock=clock,
-            company_id=company_id,
-            action="payment_profile.recorded",
-            entity_type="customer",
-            entity_id=customer.id,
-            after={
-                "profile_id": profile.id,
-                "available_income": view.available_income,
-                "capacity": view.capacity,
-                "source": source,
-            },
-        )
-        uow.commit()
-        return view
-
-
-def _latest_profile(uow: UnitOfWork, company_id: int, customer_id: int) -> PaymentProfile | None:
-    return uow.session.scalar(
-        select(PaymentProfile)
-        .where(PaymentProfile.company_id == company_id, PaymentProfile.customer_id == customer_id)
-        .order_by(PaymentProfile.id.desc())
-        .limit(1)
-    )
-
-
-def latest_profile(
-    uow: UnitOfWork, company_id: int, customer_id: int, *, actor: Actor
-) -> ProfileView | None:
-    with uow:
-        company = _company(uow, company_id, actor)
-        _customer(uow, company_id, customer_id)
-        profile = _latest_profile(uow, company_id, customer_id)
-        if profile is None:
-            return None
-        return _profile_view(profile, company.currency, _settings(uow, company_id).capacity_ratio)
 
 
 # --- obligations and facts -------------------------------------------------------------------
@@ -550,12 +260,12 @@ def _facts(
     customer_overdue = sum(x.open_minor for x in lines if x.obligation.is_overdue(as_of))
     return Facts(
         days_past_due=line.obligation.days_past_due(as_of),
-        balance=_amount(line.open_minor, currency),
-        overdue_amount=_amount(overdue_minor, currency),
+        balance=amount_of(line.open_minor, currency),
+        overdue_amount=amount_of(overdue_minor, currency),
         product_type=line.debt.concept or "",
         customer_days_past_due=max(x.obligation.days_past_due(as_of) for x in lines),
-        customer_balance=_amount(sum(x.open_minor for x in lines), currency),
-        customer_overdue_amount=_amount(customer_overdue, currency),
+        customer_balance=amount_of(sum(x.open_minor for x in lines), currency),
+        customer_overdue_amount=amount_of(customer_overdue, currency),
         earlier_negotiations=history.earlier,
         broken_negotiations=history.broken,
         months_since_last_negotiation=history.months_since_last,
@@ -702,11 +412,11 @@ class _Capacity:
 
 
 def _capacity(uow: UnitOfWork, company: Company, customer_id: int) -> _Capacity:
-    profile = _latest_profile(uow, company.id, customer_id)
+    profile = latest_profile_row(uow, company.id, customer_id)
     if profile is None:
         return _Capacity(None, None)
-    ratio = _settings(uow, company.id).capacity_ratio
-    capacity = payment_capacity(_finances(profile, company.currency), ratio)
+    ratio = settings_of(uow, company.id).capacity_ratio
+    capacity = payment_capacity(finances_of(profile, company.currency), ratio)
     cash = (
         None
         if profile.cash_today_minor is None
@@ -790,8 +500,8 @@ def simulate(
         if not isinstance(values, Mapping):
             raise ValidationFailed(f"parameters of {code} must be an object", field="parameters")
     with uow:
-        company = _company(uow, company_id, actor)
-        customer = _customer(uow, company_id, request.customer_id)
+        company = company_in_scope(uow, company_id, actor)
+        customer = customer_in_company(uow, company_id, request.customer_id)
         as_of = local_today(company, clock)
         lines = _lines(uow, company, customer.id, request.debts)
         history = _history(uow, company, customer.id, as_of)
@@ -821,8 +531,8 @@ def simulate(
                     debt=line.debt.external_id,
                     debt_id=line.debt.id,
                     due_date=line.debt.due_date,
-                    balance=_amount(line.open_minor, cur),
-                    overdue_amount=_amount(
+                    balance=amount_of(line.open_minor, cur),
+                    overdue_amount=amount_of(
                         line.open_minor if line.obligation.is_overdue(as_of) else 0, cur
                     ),
                     days_past_due=line.obligation.days_past_due(as_of),
@@ -966,10 +676,10 @@ def _proposed_plan(n: Negotiation) -> list[PlanDebt]:
                 0,
                 _plan_ref(n.id, 0),
                 date.fromisoformat(n.offer["as_of"]),
-                _amount(today, cur),
-                _amount(today, cur),
-                _amount(0, cur),
-                _amount(0, cur),
+                amount_of(today, cur),
+                amount_of(today, cur),
+                amount_of(0, cur),
+                amount_of(0, cur),
                 "proposed",
             )
         )
@@ -982,10 +692,10 @@ def _proposed_plan(n: Negotiation) -> list[PlanDebt]:
                 i["number"],
                 _plan_ref(n.id, i["number"]),
                 date.fromisoformat(i["due_date"]),
-                _amount(total, cur),
-                _amount(i["principal_minor"], cur),
-                _amount(i["interest_minor"], cur),
-                _amount(0, cur),
+                amount_of(total, cur),
+                amount_of(i["principal_minor"], cur),
+                amount_of(i["interest_minor"], cur),
+                amount_of(0, cur),
                 "proposed",
             )
         )
@@ -1007,8 +717,8 @@ def _view(uow: UnitOfWork, n: Negotiation) -> NegotiationView:
     debts = tuple(
         NegotiatedDebt(
             d.external_id,
-            _amount(nd.open_minor, cur),
-            _amount(nd.overdue_minor, cur),
+            amount_of(nd.open_minor, cur),
+            amount_of(nd.overdue_minor, cur),
             nd.days_past_due,
             d.status,
         )
@@ -1029,10 +739,10 @@ def _view(uow: UnitOfWork, n: Negotiation) -> NegotiationView:
                 i.number,
                 d.external_id,
                 i.due_date,
-                _amount(i.amount_minor, cur),
-                _amount(i.principal_minor, cur),
-                _amount(i.interest_minor, cur),
-                _amount(paid.get(d.id, 0), cur),
+                amount_of(i.amount_minor, cur),
+                amount_of(i.principal_minor, cur),
+                amount_of(i.interest_minor, cur),
+                amount_of(paid.get(d.id, 0), cur),
                 d.status,
             )
             for i, d in rows
@@ -1042,7 +752,7 @@ def _view(uow: UnitOfWork, n: Negotiation) -> NegotiationView:
             c.position,
             c.kind,
             c.due_date,
-            _amount(c.amount_minor, cur),
+            amount_of(c.amount_minor, cur),
             (Decimal(c.rate_bp) / 100).quantize(Decimal("0.01")),
         )
         for c in uow.session.scalars(
@@ -1073,11 +783,11 @@ def _view(uow: UnitOfWork, n: Negotiation) -> NegotiationView:
         mark_start=n.mark_start,
         mark_end=n.mark_end,
         currency=cur,
-        negotiated=_amount(n.negotiated_minor, cur),
-        payment_today=_amount(n.payment_today_minor, cur),
-        installments_total=_amount(n.installments_total_minor, cur),
-        condoned=_amount(n.condoned_minor, cur),
-        condoned_by_concept={k: _amount(v, cur) for k, v in by_concept.items()},
+        negotiated=amount_of(n.negotiated_minor, cur),
+        payment_today=amount_of(n.payment_today_minor, cur),
+        installments_total=amount_of(n.installments_total_minor, cur),
+        condoned=amount_of(n.condoned_minor, cur),
+        condoned_by_concept={k: amount_of(v, cur) for k, v in by_concept.items()},
         annual_rate=Decimal(n.offer["annual_rate"]),
         term=n.offer["term"],
         exceptions_used=list(n.exceptions_used),
@@ -1110,7 +820,7 @@ def get_negotiation(
     uow: UnitOfWork, company_id: int, negotiation_id: int, *, actor: Actor
 ) -> NegotiationView:
     with uow:
-        _company(uow, company_id, actor)
+        company_in_scope(uow, company_id, actor)
         return _view(uow, _load(uow, company_id, negotiation_id))
 
 
@@ -1126,7 +836,7 @@ def list_negotiations(
 ) -> Page[NegotiationSummary]:
     page = paging or Paging()
     with uow:
-        company = _company(uow, company_id, actor)
+        company = company_in_scope(uow, company_id, actor)
         stmt = select(Negotiation).where(Negotiation.company_id == company.id)
         if state is not None:
             try:
@@ -1152,10 +862,10 @@ def list_negotiations(
                 n.strategy,
                 n.state,
                 n.currency,
-                _amount(n.negotiated_minor, n.currency),
-                _amount(n.payment_today_minor, n.currency),
-                _amount(n.installments_total_minor, n.currency),
-                _amount(n.condoned_minor, n.currency),
+                amount_of(n.negotiated_minor, n.currency),
+                amount_of(n.payment_today_minor, n.currency),
+                amount_of(n.installments_total_minor, n.currency),
+                amount_of(n.condoned_minor, n.currency),
                 n.channel,
                 n.created_at,
             )
@@ -1225,7 +935,7 @@ def _commitments(
         kinds = check_commitments([c.kind for c in new.commitments])
         out: list[tuple[str, date, int, int]] = []
         for n, (spec, kind) in enumerate(zip(new.commitments, kinds, strict=True), start=1):
-            minor = _minor(spec.amount, currency, "commitments")
+            minor = minor_of(spec.amount, currency, "commitments")
             if minor is None or minor <= 0:
                 raise ValidationFailed(
                     f"commitment {n} must have an amount above zero", field="commitments"
@@ -1307,7 +1017,7 @@ def _create(
     clock: Clock,
 ) -> NegotiationView:
     with uow:
-        company = _company(uow, company_id, actor)
+        company = company_in_scope(uow, company_id, actor)
         if external_id is not None:
             done = uow.session.scalar(
                 select(Negotiation).where(
@@ -1316,7 +1026,7 @@ def _create(
             )
             if done is not None:
                 return _replay(uow, done, new)
-        customer = _customer(uow, company_id, new.customer_id, lock=True)
+        customer = customer_in_company(uow, company_id, new.customer_id, lock=True)
         if external_id is not None:
             # Again under the customer's lock: a request with the same key may have
             # committed while this one waited for it.
@@ -1470,7 +1180,7 @@ def _create(
 # --- accepting: the debts become the plan --------------------------------------------------------
 
 
-def _new_debt(
+def new_debt(
     company: Company,
     customer_id: int,
     ref: str,
@@ -1520,9 +1230,10 @@ def accept_negotiation(
     condoned amounts written off by concept, the negotiation `accepted`, all audited."""
     actor.require_write()
     with uow:
-        company = _company(uow, company_id, actor)
+        company = company_in_scope(uow, company_id, actor)
         # Locks in the payments' order: the customer first, then this plan, then the debts.
-        _customer(uow, company_id, _load(uow, company_id, negotiation_id).customer_id, lock=True)
+        plan_customer = _load(uow, company_id, negotiation_id).customer_id
+        customer_in_company(uow, company_id, plan_customer, lock=True)
         n = _load(uow, company_id, negotiation_id, lock=True)
         uow.session.refresh(n)
         transition(n.state, NegotiationState.ACCEPTED)
@@ -1555,7 +1266,8 @@ def accept_negotiation(
             if debt.status != DebtStatus.OPEN.value or still != recorded[debt.id]:
                 raise Conflict(
                     f"debt {debt.external_id!r} changed since the proposal (it is "
-                    f"{debt.status}, {_amount(max(still, 0), debt.currency)} open): propose again",
+                    f"{debt.status}, {amount_of(max(still, 0), debt.currency)} open): "
+                    "propose again",
                     field="debts",
                 )
         by_ref = {d.external_id: d for d in rows}
@@ -1601,7 +1313,7 @@ def accept_negotiation(
                 if number == 0
                 else f"Negotiation {n.id} ({n.strategy}): installment {number}/{count}"
             )
-            debt = _new_debt(
+            debt = new_debt(
                 company, n.customer_id, ref, label, principal + interest, due, today, now
             )
             uow.session.add(debt)
@@ -1643,7 +1355,7 @@ def accept_negotiation(
                 entity_id=debt.id,
                 after={
                     "debt_id": ref,
-                    "amount": _amount(principal + interest, company.currency),
+                    "amount": amount_of(principal + interest, company.currency),
                     "due_date": due,
                     "negotiation_id": n.id,
                 },
@@ -1652,7 +1364,7 @@ def accept_negotiation(
                 {
                     "debt": ref,
                     "due_date": due.isoformat(),
-                    "amount": str(_amount(principal + interest, company.currency)),
+                    "amount": str(amount_of(principal + interest, company.currency)),
                 }
             )
         n.state = NegotiationState.ACCEPTED.value
@@ -1671,283 +1383,11 @@ def accept_negotiation(
                 "state": n.state,
                 "replaced": refs,
                 "plan": created,
-                "condoned": _amount(n.condoned_minor, company.currency),
+                "condoned": amount_of(n.condoned_minor, company.currency),
             },
         )
         uow.commit()
         return _view(uow, n)
-
-
-# --- following the plan: the periodic review ---------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ReviewReport:
-    activated: int = 0
-    fulfilled: int = 0
-    broken: int = 0
-    reinstated: int = 0  # broken plans whose condonation came back as a new debt
-
-    def __add__(self, other: ReviewReport) -> ReviewReport:
-        return ReviewReport(
-            self.activated + other.activated,
-            self.fulfilled + other.fulfilled,
-            self.broken + other.broken,
-            self.reinstated + other.reinstated,
-        )
-
-    @property
-    def total(self) -> int:
-        return self.activated + self.fulfilled + self.broken
-
-
-def _statuses(uow: UnitOfWork, plans: Sequence[Negotiation]) -> dict[int, list[InstallmentStatus]]:
-    """Where each plan's new debts stand, for a batch of plans in one statement."""
-    ids = [n.id for n in plans]
-    out: dict[int, list[InstallmentStatus]] = {i: [] for i in ids}
-    if not ids:
-        return out
-    currency = {n.id: n.currency for n in plans}
-    rows = uow.session.execute(
-        select(
-            NegotiationInstallment.negotiation_id,
-            NegotiationInstallment.number,
-            NegotiationInstallment.due_date,
-            NegotiationInstallment.amount_minor,
-            Debt.status,
-            paid_of_debt(),
-        )
-        .join(Debt, Debt.id == NegotiationInstallment.debt_id)
-        .where(NegotiationInstallment.negotiation_id.in_(ids))
-        .order_by(NegotiationInstallment.negotiation_id, NegotiationInstallment.number)
-    )
-    for plan_id, number, due, amount_minor, status, paid in rows:
-        done = amount_minor if status == DebtStatus.PAID.value else min(int(paid), amount_minor)
-        cur = currency[plan_id]
-        out[plan_id].append(
-            InstallmentStatus(number, due, Money(amount_minor, cur), Money(done, cur))
-        )
-    return out
-
-
-def _move(
-    uow: UnitOfWork,
-    n: Negotiation,
-    target: NegotiationState,
-    actor: Actor,
-    clock: Clock,
-    extra: Mapping[str, Any] | None = None,
-) -> None:
-    before = n.state
-    n.state = transition(n.state, target).value
-    now = clock()
-    n.updated_at = now
-    if target is NegotiationState.ACTIVE:
-        n.activated_at = now
-    if target in (NegotiationState.FULFILLED, NegotiationState.BROKEN):
-        n.closed_at = now
-    audit.record(
-        uow,
-        actor=actor,
-        clock=clock,
-        company_id=n.company_id,
-        action=f"negotiation.{target.value}",
-        entity_type="negotiation",
-        entity_id=n.id,
-        before={"state": before},
-        after={"state": n.state, **(extra or {})},
-    )
-
-
-def _reinstate(
-    uow: UnitOfWork,
-    company: Company,
-    n: Negotiation,
-    statuses: Sequence[InstallmentStatus],
-    policy: str,
-    today: date,
-    actor: Actor,
-    clock: Clock,
-) -> bool:
-    originals = {
-        d.external_id: d.id
-        for d in uow.session.scalars(
-            select(Debt)
-            .join(NegotiationDebt, NegotiationDebt.debt_id == Debt.id)
-            .where(NegotiationDebt.negotiation_id == n.id)
-        )
-    }
-    condonations = [
-        Condonation(
-            originals[c["debt"]], Concept(c["concept"]), Money(c["amount_minor"], n.currency)
-        )
-        for c in n.offer["condonations"]
-    ]
-    if not condonations:
-        return False
-    scheduled = [s for s in statuses if s.number > 0]
-    counted = scheduled or list(statuses)
-    back = reinstatement(
-        condonations,
-        policy=policy,
-        installments_total=len(counted),
-        installments_paid=installments_paid_in_order(counted),
-        condonation_at=n.offer.get("condonation_at"),
-    )
-    total = back.total(n.currency)
-    if total.minor <= 0:
-        return False
-    now = clock()
-    ref = f"NEG{n.id}-R"
-    debt = _new_debt(
-        company,
-        n.customer_id,
-        ref,
-        f"Negotiation {n.id} ({n.strategy}): condonation reinstated",
-        total.minor,
-        today,
-        today,
-        now,
-    )
-    uow.session.add(debt)
-    uow.session.flush()
-    by_concept: dict[Concept, int] = {}
-    for c in back.condonations:
-        by_concept[c.concept] = by_concept.get(c.concept, 0) + c.amount.minor
-    for concept, minor in by_concept.items():
-        uow.session.add(
-            DebtComponent(
-                company_id=company.id,
-                debt_id=debt.id,
-                concept=concept.value,
-                kind=BALANCE,
-                amount_minor=minor,
-                negotiation_id=n.id,
-                created_at=now,
-            )
-        )
-    n.reinstated_debt_id = debt.id
-    audit.record(
-        uow,
-        actor=actor,
-        clock=clock,
-        company_id=company.id,
-        action="debt.created",
-        entity_type="debt",
-        entity_id=debt.id,
-        after={
-            "debt_id": ref,
-            "amount": total.amount,
-            "due_date": today,
-            "negotiation_id": n.id,
-            "reason": "condonation reinstated",
-            "policy": policy,
-        },
-    )
-    return True
-
-
-def review_negotiation(
-    uow: UnitOfWork,
-    company: Company,
-    n: Negotiation,
-    statuses: Sequence[InstallmentStatus],
-    settings: SettingsView,
-    *,
-    today: date,
-    actor: Actor,
-    clock: Clock,
-) -> ReviewReport:
-    """One plan (locked by the caller, inside its unit of work): activate, fulfil, break."""
-    activated = fulfilled = broken = reinstated = 0
-    if n.state == NegotiationState.ACCEPTED.value and any(s.paid.minor > 0 for s in statuses):
-        _move(uow, n, NegotiationState.ACTIVE, actor, clock)
-        activated = 1
-    if is_fulfilled(statuses):
-        if n.state == NegotiationState.ACCEPTED.value:
-            _move(uow, n, NegotiationState.ACTIVE, actor, clock)
-            activated = 1
-        _move(uow, n, NegotiationState.FULFILLED, actor, clock)
-        return ReviewReport(activated, 1, 0, 0)
-    late = breaking_installment(statuses, as_of=today, break_after_days=settings.break_after_days)
-    if late is not None:
-        days = (today - late.due_on).days
-        n.break_reason = (
-            f"installment {late.number} due {late.due_on.isoformat()} is {days} days late "
-            f"(more than {settings.break_after_days})"
-        )
-        reinstated = int(
-            _reinstate(uow, company, n, statuses, settings.reinstate_on_break, today, actor, clock)
-        )
-        _move(
-            uow,
-            n,
-            NegotiationState.BROKEN,
-            actor,
-            clock,
-            {"reason": n.break_reason, "reinstated": reinstated == 1},
-        )
-        broken = 1
-    return ReviewReport(activated, fulfilled, broken, reinstated)
-
-
-def review_negotiations(
-    uow: UnitOfWork,
-    *,
-    clock: Clock,
-    actor: Actor = SYSTEM,
-    company_id: int | None = None,
-    batch: int = 200,
-) -> ReviewReport:
-    """The periodic job: every accepted or active plan (of one company or all) reviewed,
-    in batches of `batch` plans by id, each batch one transaction; safe to run twice (a
-    plan moves once, under its lock; PostgreSQL skips plans another run holds)."""
-    # A read-only look first, so that an idle run takes no write lock (SQLite).
-    with UnitOfWork(uow.engine, write=False) as reader:
-        stmt = select(Negotiation.company_id).where(Negotiation.state.in_(FOLLOWED_STATES))
-        if company_id is not None:
-            stmt = stmt.where(Negotiation.company_id == company_id)
-        companies = sorted(set(reader.session.scalars(stmt.distinct())))
-    report = ReviewReport()
-    for cid in companies:
-        after = 0
-        while True:
-            with uow:
-                company = uow.session.get(Company, cid)
-                if company is None:
-                    break
-                today = local_today(company, clock)
-                settings = _settings(uow, cid)
-                due = (
-                    select(Negotiation)
-                    .where(
-                        Negotiation.company_id == cid,
-                        Negotiation.state.in_(FOLLOWED_STATES),
-                        Negotiation.id > after,
-                    )
-                    .order_by(Negotiation.id)
-                    .limit(batch)
-                )
-                if uow.dialect == "postgresql":
-                    due = due.with_for_update(skip_locked=True)
-                plans = list(uow.session.scalars(due))
-                statuses = _statuses(uow, plans)
-                for n in plans:
-                    report = report + review_negotiation(
-                        uow,
-                        company,
-                        n,
-                        statuses[n.id],
-                        settings,
-                        today=today,
-                        actor=actor,
-                        clock=clock,
-                    )
-                uow.commit()
-            if len(plans) < batch:
-                break
-            after = plans[-1].id
-    return report
 
 
 # --- lookups for the edges (contracts name debts, not negotiations) ---------------------------
@@ -1956,7 +1396,7 @@ def review_negotiations(
 def customer_of_debt(uow: UnitOfWork, company_id: int, debt_ref: str, *, actor: Actor) -> int:
     """The customer a debt (the company's id; right-padding spaces ignored) belongs to."""
     with uow:
-        _company(uow, company_id, actor)
+        company_in_scope(uow, company_id, actor)
         customer_id = uow.session.scalar(
             select(Debt.customer_id).where(
                 Debt.company_id == company_id, Debt.external_id == debt_ref.strip()
@@ -1973,7 +1413,7 @@ def negotiation_for_debt(
     """The latest negotiation that covers a debt, or whose plan the debt is part of."""
     ref = debt_ref.strip()
     with uow:
-        _company(uow, company_id, actor)
+        company_in_scope(uow, company_id, actor)
         debt_id = uow.session.scalar(
             select(Debt.id).where(Debt.company_id == company_id, Debt.external_id == ref)
         )
@@ -2002,7 +1442,7 @@ def negotiation_by_key(
 ) -> NegotiationView | None:
     """The negotiation created with this idempotency key, if any."""
     with uow:
-        _company(uow, company_id, actor)
+        company_in_scope(uow, company_id, actor)
         n = uow.session.scalar(
             select(Negotiation).where(
                 Negotiation.company_id == company_id, Negotiation.external_id == key.strip()
@@ -2016,5 +1456,5 @@ def customer_by_national_id(
 ) -> int:
     """A customer's id from their national id (validated for the company's country)."""
     with uow:
-        company = _company(uow, company_id, actor)
+        company = company_in_scope(uow, company_id, actor)
         return find_customer(uow, company, raw_id, id_type).id
