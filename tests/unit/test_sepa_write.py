@@ -401,8 +401,10 @@ def test_file_totals_mismatch_raises() -> None:
 def test_empty_file_and_empty_group_are_refused() -> None:
     with pytest.raises(SepaWriteError, match="needs at least one payment information block"):
         write_pain008(io.BytesIO(), _dd_header(), CREDITOR, [])
+    out = io.BytesIO()
     with pytest.raises(SepaWriteError, match="a SEPA file needs at least one transaction"):
-        _write_dd("pain.008.001.08", number_of_transactions=0)
+        write_pain008(out, replace(_dd_header(), number_of_transactions=0), CREDITOR, [])
+    assert out.getvalue() == b""  # the header is checked before anything is written
     groups = [replace(_dd_groups()[0], number_of_transactions=0)]
     with pytest.raises(SepaWriteError, match="RMT-7-FRST-20261125: needs at least one transaction"):
         write_pain008(io.BytesIO(), _dd_header(), CREDITOR, groups)

@@ -311,9 +311,8 @@ def _leaf(parent: Any, tag: str, text: str) -> Any:
     return element
 
 
-def _agent(parent: Any, tag: str, bic: str | None, modern: bool, optional: bool) -> None:
-    if bic is None and optional:
-        return
+def _agent(parent: Any, tag: str, bic: str | None, modern: bool) -> None:
+    """A mandatory agent: its BIC, or `Othr/Id` NOTPROVIDED."""
     agent = _SubElement(parent, tag)
     institution = _SubElement(agent, "FinInstnId")
     if bic is not None:
@@ -656,11 +655,12 @@ def write_pain008(
         raise SepaWriteError(exc.message, **exc.details) from None
     company = _company_parts(creditor, modern, "creditor")
     initiating = _text(header.initiating_party_name, MAX_NAME, "initiating party name")
+    group_header = _group_header(header, initiating)  # checked before anything is written
     grand = _Totals()
 
     def write_groups(writer: _Writer) -> int:
         xf = writer.xf
-        _put(xf, _group_header(header, initiating), 2)
+        _put(xf, group_header, 2)
         lines = _Lines(xf, writer.out)
         count = 0
         for group in groups:
@@ -706,7 +706,7 @@ def _write_dd_group(
     _leaf(info, "ReqdColltnDt", group.collection_date.isoformat())
     _party(info, "Cdtr", name, address)
     _account(info, "CdtrAcct", iban)
-    _agent(info, "CdtrAgt", bic, modern, optional=False)
+    _agent(info, "CdtrAgt", bic, modern)
     _leaf(info, "ChrgBr", "SLEV")
     scheme_id = _SubElement(_SubElement(info, "CdtrSchmeId"), "Id")
     other = _SubElement(_SubElement(scheme_id, "PrvtId"), "Othr")
@@ -773,11 +773,12 @@ def write_pain001(
     modern = version in _MODERN
     company = _company_parts(debtor, modern, "debtor")
     initiating = _text(header.initiating_party_name, MAX_NAME, "initiating party name")
+    group_header = _group_header(header, initiating)  # checked before anything is written
     grand = _Totals()
 
     def write_groups(writer: _Writer) -> int:
         xf = writer.xf
-        _put(xf, _group_header(header, initiating), 2)
+        _put(xf, group_header, 2)
         lines = _Lines(xf, writer.out)
         count = 0
         for group in groups:
@@ -820,7 +821,7 @@ def _write_ct_group(
         _leaf(info, "ReqdExctnDt", when)
     _party(info, "Dbtr", name, address)
     _account(info, "DbtrAcct", iban)
-    _agent(info, "DbtrAgt", bic, modern, optional=False)
+    _agent(info, "DbtrAgt", bic, modern)
     _leaf(info, "ChrgBr", "SLEV")
 
     count = 0
