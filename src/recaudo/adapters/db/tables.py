@@ -1021,3 +1021,84 @@ class ContractCommitment(Base):
     details: Mapped[dict[str, Any]] = mapped_column(JSON)
     negotiation_id: Mapped[int | None] = mapped_column(ForeignKey("negotiations.id"))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# --- Back office: users, memberships, sessions (issue 6; revision 0007) ---------------
+
+
+class User(Base):
+    """A person who signs in to the back office; the password is kept as an argon2 hash."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    # A provisional password (on creation, after a reset) must be changed at sign-in.
+    must_change_password: Mapped[bool] = mapped_column(Boolean)
+    active: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    password_changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_sign_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class CompanyMembership(Base):
+    """A user's role in one company; a deactivated membership no longer lets them in."""
+
+    __tablename__ = "company_memberships"
+    __table_args__ = (UniqueConstraint("user_id", "company_id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    active: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class WebSession(Base):
+    """A signed-in browser: only the cookie token's hash is kept; `company_id` is chosen."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    company_id: Mapped[int | None] = mapped_column(ForeignKey("companies.id"))
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    # Messages for the next page shown ("Pago registrado"): [{"kind": ..., "text": ...}].
+    flashes: Mapped[list[dict[str, str]] | None] = mapped_column(JSON)
+    ip: Mapped[str | None] = mapped_column(String(45))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SignInAttempt(Base):
+    """One sign-in try, for throttling by e-mail and by address; kept for a day."""
+
+    __tablename__ = "sign_in_attempts"
+    __table_args__ = (
+        Index("ix_sign_in_attempts_email_at", "email", "at"),
+        Index("ix_sign_in_attempts_ip_at", "ip", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    email: Mapped[str] = mapped_column(String(254))
+    ip: Mapped[str] = mapped_column(String(45))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    succeeded: Mapped[bool] = mapped_column(Boolean)
+
+
+class PasswordPolicy(Base):
+    """A company's password rules; without a row the defaults apply (8, letters, digits)."""
+
+    __tablename__ = "password_policies"
+
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"), primary_key=True)
+    min_length: Mapped[int] = mapped_column(Integer)
+    require_letters: Mapped[bool] = mapped_column(Boolean)
+    require_digits: Mapped[bool] = mapped_column(Boolean)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
