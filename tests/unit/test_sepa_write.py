@@ -811,3 +811,15 @@ def test_a_write_error_stops_the_checking_thread() -> None:
     with pytest.raises(SepaWriteError, match="declared 3 transactions"):
         write_pain008(io.BytesIO(), _dd_header(), CREDITOR, groups, validate=True)
     assert threading.active_count() == before
+
+
+@pytest.mark.parametrize("version", PAIN_008_VERSIONS + PAIN_001_VERSIONS)
+def test_golden_files_pass_an_independent_validator(version: str) -> None:
+    """xmlschema (pure Python, sepaxml's validator) agrees with libxml2 on our files."""
+    xmlschema = pytest.importorskip("xmlschema")
+    from importlib import resources
+
+    xsd = resources.files("recaudo.formats").joinpath("sepa_xsd", f"{version}.xsd")
+    with resources.as_file(xsd) as path:
+        schema = xmlschema.XMLSchema(str(path))
+    schema.validate((DATA / f"{version}.xml").read_text(encoding="utf-8"))
