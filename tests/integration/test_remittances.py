@@ -334,6 +334,42 @@ def test_direct_debit_flow_frst_ooff_then_rcur(
     assert [p.sequence_type for p in payments_of(uow, april)] == ["RCUR", "RCUR"]
 
 
+def test_a_mandates_catch_up_months_in_one_file_are_one_frst_then_rcur(
+    uow: UnitOfWork, company_es: Company, clock: FrozenClock, admin: Actor, tmp_path: Path
+) -> None:
+    """Created on 2 March with a first payment in January: three payments of one mandate
+    go in one remittance; only the earliest is its first collection."""
+    b = books(uow, company_es, clock)
+    ana = commit_to(uow, company_es, b.ana, "20.00", clock, admin, first=date(2026, 1, 15))
+    bruno = commit_to(uow, company_es, b.bruno, "15.50", clock, admin, iban=IBAN_B)
+    rid = new_remittance(uow, b, admin, clock)
+    added = remittances.add_payments(
+        uow, company_es.id, rid, PaymentFilter(status="not_remitted"), actor=admin, clock=clock
+    )
+    assert added.added == 4
+    remittances.generate_remittance(
+        uow, company_es.id, rid, data_dir=tmp_path, actor=admin, clock=clock
+    )
+    doc = etree.fromstring(stored_xml(tmp_path, uow, rid))
+    assert texts(doc, ".//p:PmtInf/p:PmtTpInf/p:SeqTp") == ["FRST", "RCUR"]
+    assert texts(doc, ".//p:PmtInf/p:NbOfTxs") == ["2", "2"]
+    assert texts(doc, ".//p:PmtInf/p:CtrlSum") == ["35.50", "40.00"]
+    with uow:
+        rows = uow.session.execute(
+            select(
+                CommitmentPayment.commitment_id,
+                CommitmentPayment.due_on,
+                CommitmentPayment.sequence_type,
+            ).order_by(CommitmentPayment.commitment_id, CommitmentPayment.due_on)
+        ).all()
+    assert [tuple(r) for r in rows] == [
+        (ana, date(2026, 1, 15), "FRST"),
+        (ana, date(2026, 2, 15), "RCUR"),
+        (ana, date(2026, 3, 15), "RCUR"),
+        (bruno, date(2026, 3, 1), "FRST"),
+    ]
+
+
 def test_b2b_mandates_and_pain008_001_02(
     uow: UnitOfWork, company_es: Company, clock: FrozenClock, admin: Actor, tmp_path: Path
 ) -> None:

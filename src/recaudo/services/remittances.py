@@ -36,7 +36,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy import and_, case, exists, func, or_, select, update
+from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 
 from recaudo.adapters import transfer
@@ -1318,10 +1319,27 @@ class GenerationResult:
     size_bytes: int
 
 
+def _follows_in_this_remittance() -> ColumnElement[bool]:
+    """Whether the payment's mandate has an earlier payment (due date, then id) in the
+    same remittance: that one is the mandate's first collection, this one a recurring one.
+    A mandate's catch-up months in one file are then one FRST and RCURs, never several
+    first collections of one mandate."""
+    earlier = aliased(CommitmentPayment)
+    return exists().where(
+        earlier.remittance_id == CommitmentPayment.remittance_id,
+        earlier.mandate_id == CommitmentPayment.mandate_id,
+        or_(
+            earlier.due_on < CommitmentPayment.due_on,
+            and_(earlier.due_on == CommitmentPayment.due_on, earlier.id < CommitmentPayment.id),
+        ),
+    )
+
+
 def _sequence_case_select() -> ColumnElement[str]:
     return case(
         (Commitment.periodicity == "one_off", "OOFF"),
         (Mandate.first_collection_done.is_(True), "RCUR"),
+        (_follows_in_this_remittance(), "RCUR"),
         else_="FRST",
     )
 
@@ -1337,7 +1355,12 @@ def _sequence_case_update() -> ColumnElement[str]:
         .where(Mandate.id == CommitmentPayment.mandate_id)
         .scalar_subquery()
     )
-    return case((periodicity == "one_off", "OOFF"), (done.is_(True), "RCUR"), else_="FRST")
+    return case(
+        (periodicity == "one_off", "OOFF"),
+        (done.is_(True), "RCUR"),
+        (_follows_in_this_remittance(), "RCUR"),
+        else_="FRST",
+    )
 
 
 def _message_id(row: Remittance, now: datetime) -> str:

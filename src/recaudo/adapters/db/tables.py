@@ -725,7 +725,8 @@ class CommitmentPayment(Base):
         # One payment per commitment and period, whatever is re-run: generation relies on it.
         UniqueConstraint("commitment_id", "period_start"),
         Index("ix_commitment_payments_company_status", "company_id", "status"),
-        Index("ix_commitment_payments_remittance", "remittance_id"),
+        # A remittance's payments, and each mandate's first one in it (FRST once).
+        Index("ix_commitment_payments_remittance", "remittance_id", "mandate_id", "due_on"),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)

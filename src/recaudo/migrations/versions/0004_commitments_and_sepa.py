@@ -315,7 +315,13 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_commitment_payments_company_status", ["company_id", "status"], unique=False
         )
-        batch_op.create_index("ix_commitment_payments_remittance", ["remittance_id"], unique=False)
+        # (mandate, due date) after the remittance: a remittance's first collection of each
+        # mandate is found by index (FRST once per mandate, RCUR for the others).
+        batch_op.create_index(
+            "ix_commitment_payments_remittance",
+            ["remittance_id", "mandate_id", "due_on"],
+            unique=False,
+        )
 
 
 def downgrade() -> None:
