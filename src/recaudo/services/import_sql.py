@@ -280,6 +280,8 @@ class ImportStore:
 
         A row rejected for another reason still names its debt, so a typo in one cell
         never cancels the debt it was about. `in_payment` debts are not open: they stay.
+        Nor are the debts Recaudo itself made: a payment plan's installments and the
+        condonation a broken plan reinstated are never in the company's own file.
         """
         kind = "bigint" if self.pg else "INTEGER PRIMARY KEY"
         self._run(f"CREATE TEMP TABLE import_cancel (id {kind}){self._temp}")
@@ -289,6 +291,10 @@ class ImportStore:
             SELECT id FROM debts
             WHERE company_id = :cid AND status = 'open' AND NOT EXISTS (
                 SELECT 1 FROM import_stage s WHERE s.external_id = debts.external_id)
+            AND NOT EXISTS (
+                SELECT 1 FROM negotiation_installments i WHERE i.debt_id = debts.id)
+            AND NOT EXISTS (
+                SELECT 1 FROM negotiations n WHERE n.reinstated_debt_id = debts.id)
             """,
             {"cid": ctx.company_id},
         )
