@@ -1103,3 +1103,205 @@ class PasswordPolicy(Base):
     require_letters: Mapped[bool] = mapped_column(Boolean)
     require_digits: Mapped[bool] = mapped_column(Boolean)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# --- Checkout and Colombian collection (issue 8; revision 0008) -----------------------
+
+
+class CheckoutSection(Base):
+    """A group of payable services on the hosted page ("Matrículas")."""
+
+    __tablename__ = "checkout_sections"
+    __table_args__ = (UniqueConstraint("company_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"))
+    name: Mapped[str] = mapped_column(String(100))
+    position: Mapped[int] = mapped_column(Integer)
+
+
+class CheckoutCategory(Base):
+    """A sub-group of a section ("Pregrado")."""
+
+    __tablename__ = "checkout_categories"
+    __table_args__ = (UniqueConstraint("section_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"), index=True)
+    section_id: Mapped[int] = mapped_column(ForeignKey("checkout_sections.id"))
+    name: Mapped[str] = mapped_column(String(100))
+    position: Mapped[int] = mapped_column(Integer)
+
+
+class CheckoutService(Base):
+    """A payable service and its parameters (eCollect's "Parámetros servicio")."""
+
+    __tablename__ = "checkout_services"
+    __table_args__ = (UniqueConstraint("company_id", "code"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"))
+    code: Mapped[str] = mapped_column(String(30))
+    name: Mapped[str] = mapped_column(String(200))
+    section_id: Mapped[int | None] = mapped_column(ForeignKey("checkout_sections.id"))
+    category_id: Mapped[int | None] = mapped_column(ForeignKey("checkout_categories.id"))
+    active: Mapped[bool] = mapped_column(Boolean)
+    active_from: Mapped[date | None] = mapped_column(Date)
+    active_until: Mapped[date | None] = mapped_column(Date)
+    # fixed | list | open | portfolio
+    price_kind: Mapped[str] = mapped_column(String(16))
+    fixed_price_minor: Mapped[int | None] = mapped_column(BigInteger)
+    min_amount_minor: Mapped[int | None] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    # VAT in basis points (1900 = 19 %).
+    vat_basis_points: Mapped[int] = mapped_column(Integer)
+    accepted_means: Mapped[list[str]] = mapped_column(JSON)
+    partial_payment: Mapped[bool] = mapped_column(Boolean)
+    # None: overdue debts are refused; n: accepted up to n days after the due date.
+    overdue_days: Mapped[int | None] = mapped_column(Integer)
+    max_retries: Mapped[int] = mapped_column(Integer)
+    daily_attempt_limit: Mapped[int | None] = mapped_column(Integer)
+    # {"PSE": 500000000, "CARD": ...}: the most a payer may pay per day with each means.
+    daily_amount_limits: Mapped[dict[str, int]] = mapped_column(JSON)
+    # off | refuse | warn
+    double_payment: Mapped[str] = mapped_column(String(8))
+    email_payer: Mapped[bool] = mapped_column(Boolean)
+    company_email: Mapped[str | None] = mapped_column(String(254))
+    message_before: Mapped[str | None] = mapped_column(Text)
+    message_after: Mapped[str | None] = mapped_column(Text)
+    redirect_url: Mapped[str | None] = mapped_column(String(500))
+    confirmation_url: Mapped[str | None] = mapped_column(String(500))
+    informative_only: Mapped[bool] = mapped_column(Boolean)
+    assigns_pins: Mapped[bool] = mapped_column(Boolean)
+    allows_coupon: Mapped[bool] = mapped_column(Boolean)
+    # Minutes a transaction may stay CREATED/PENDING before the expiry job ends it.
+    timeout_minutes: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ReferenceFieldRow(Base):
+    """A company's reference field, defined once and attached to services."""
+
+    __tablename__ = "checkout_reference_fields"
+    __table_args__ = (UniqueConstraint("company_id", "title"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"))
+    title: Mapped[str] = mapped_column(String(100))
+    help_text: Mapped[str | None] = mapped_column(Text)
+    prefix: Mapped[str | None] = mapped_column(String(50))
+    # text | integer | currency | email | customer_id | customer_id_type | constant
+    kind: Mapped[str] = mapped_column(String(20))
+    display_length: Mapped[int] = mapped_column(Integer)
+    # A list: [{"code": ..., "label": ..., "price_minor"?: ..., "parent"?: ...}]
+    list_kind: Mapped[str | None] = mapped_column(String(10))
+    list_items: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ServiceFieldRow(Base):
+    """A reference field in a service's form, in order, with its per-service attributes."""
+
+    __tablename__ = "checkout_service_fields"
+    __table_args__ = (UniqueConstraint("service_id", "field_id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    service_id: Mapped[int] = mapped_column(ForeignKey("checkout_services.id"))
+    field_id: Mapped[int] = mapped_column(ForeignKey("checkout_reference_fields.id"))
+    position: Mapped[int] = mapped_column(Integer)
+    required: Mapped[bool] = mapped_column(Boolean)
+    upper_case: Mapped[bool] = mapped_column(Boolean)
+    hidden: Mapped[bool] = mapped_column(Boolean)
+    read_only: Mapped[bool] = mapped_column(Boolean)
+    fixed_value: Mapped[str | None] = mapped_column(String(100))
+    forced_length: Mapped[str | None] = mapped_column(String(100))
+    double_payment_control: Mapped[bool] = mapped_column(Boolean)
+    # The child reference of a related list (department -> city).
+    related_field_id: Mapped[int | None] = mapped_column(ForeignKey("checkout_reference_fields.id"))
+
+
+class PriceListItem(Base):
+    """One price of a service's price list."""
+
+    __tablename__ = "checkout_price_items"
+    __table_args__ = (UniqueConstraint("service_id", "code"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    service_id: Mapped[int] = mapped_column(ForeignKey("checkout_services.id"))
+    code: Mapped[str] = mapped_column(String(30))
+    label: Mapped[str] = mapped_column(String(200))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    position: Mapped[int] = mapped_column(Integer)
+
+
+class CheckoutTransaction(Base):
+    """A payer's transaction for a service, in eCollect's states (final states never change)."""
+
+    __tablename__ = "checkout_transactions"
+    __table_args__ = (
+        UniqueConstraint("company_id", "ticket"),
+        Index("ix_checkout_transactions_service_state", "service_id", "state"),
+        Index("ix_checkout_transactions_state_expires", "state", "expires_at"),
+        Index("ix_checkout_transactions_refs", "service_id", "reference_key"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"))
+    service_id: Mapped[int] = mapped_column(ForeignKey("checkout_services.id"))
+    ticket: Mapped[int] = mapped_column(BigInteger)
+    # The unguessable token of the hosted-page URL (/pagar/t/<token>).
+    token: Mapped[str] = mapped_column(String(43), unique=True)
+    # CREATED | PENDING | OK | NOT_AUTHORIZED | FAILED | EXPIRED | CAPTURED
+    state: Mapped[str] = mapped_column(String(16))
+    origin: Mapped[str] = mapped_column(String(8))
+    references: Mapped[list[dict[str, str]]] = mapped_column(JSON)
+    first_reference: Mapped[str | None] = mapped_column(String(100))
+    # The double-payment key: the controlled references joined, or None.
+    reference_key: Mapped[str | None] = mapped_column(String(320))
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
+    debt_ids: Mapped[list[int] | None] = mapped_column(JSON)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    vat_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    means: Mapped[str | None] = mapped_column(String(16))
+    bank: Mapped[str | None] = mapped_column(String(60))
+    trace_code: Mapped[str | None] = mapped_column(String(40))
+    payer_email: Mapped[str | None] = mapped_column(String(254))
+    payer_key: Mapped[str | None] = mapped_column(String(100), index=True)
+    provider: Mapped[str | None] = mapped_column(String(30))
+    provider_session: Mapped[str | None] = mapped_column(String(64), index=True)
+    provider_reference: Mapped[str | None] = mapped_column(String(64))
+    redirect_url: Mapped[str | None] = mapped_column(String(500))
+    confirmation_url: Mapped[str | None] = mapped_column(String(500))
+    # none | pending | sent | failed
+    confirmation_state: Mapped[str] = mapped_column(String(10))
+    attempt: Mapped[int] = mapped_column(Integer)
+    retry_of_id: Mapped[int | None] = mapped_column(ForeignKey("checkout_transactions.id"))
+    payment_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"))
+    pin: Mapped[str | None] = mapped_column(String(100))
+    warning: Mapped[str | None] = mapped_column(Text)
+    failure_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ServicePin(Base):
+    """A PIN of a service's list; taken once, by the first approved transaction to lock it."""
+
+    __tablename__ = "service_pins"
+    __table_args__ = (
+        UniqueConstraint("service_id", "position"),
+        Index("ix_service_pins_service_free", "service_id", "assigned_transaction_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    service_id: Mapped[int] = mapped_column(ForeignKey("checkout_services.id"))
+    position: Mapped[int] = mapped_column(Integer)
+    value: Mapped[str] = mapped_column(String(100))
+    assigned_transaction_id: Mapped[int | None] = mapped_column(
+        ForeignKey("checkout_transactions.id"), unique=True
+    )
+    assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
