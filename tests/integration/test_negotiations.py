@@ -20,6 +20,7 @@ from recaudo.adapters.db.tables import (
     Debt,
     DebtComponent,
     Negotiation,
+    OutboxEvent,
 )
 from recaudo.adapters.db.uow import UnitOfWork
 from recaudo.bootstrap import Container
@@ -183,6 +184,58 @@ def test_accept_replaces_the_debt_by_the_plan_to_the_cent(
             uow.session.scalars(select(Debt.amount_minor).where(Debt.external_id.like("NEG1-%")))
         )
     assert new_total + 5000 == 120000
+    with uow:
+        (event,) = uow.session.scalars(select(OutboxEvent)).all()
+        assert (event.event_type, event.payload) == (
+            "negotiation.accepted",
+            {
+                "negotiation_id": 1,
+                "company": "ong",
+                "customer": {
+                    "id_type": "NIF",
+                    "national_id": "12345678Z",
+                    "national_id_formatted": "12345678Z",
+                    "name": "Lucía García",
+                },
+                "strategy": "PPPA",
+                "state": "accepted",
+                "currency": "EUR",
+                "replaced": ["F-1"],
+                "plan": [
+                    {
+                        "debt_id": "NEG1-000",
+                        "number": 0,
+                        "due_date": "2026-03-02",
+                        "amount": "150.00",
+                        "status": "open",
+                    },
+                    {
+                        "debt_id": "NEG1-001",
+                        "number": 1,
+                        "due_date": "2026-04-02",
+                        "amount": "333.33",
+                        "status": "open",
+                    },
+                    {
+                        "debt_id": "NEG1-002",
+                        "number": 2,
+                        "due_date": "2026-05-02",
+                        "amount": "333.33",
+                        "status": "open",
+                    },
+                    {
+                        "debt_id": "NEG1-003",
+                        "number": 3,
+                        "due_date": "2026-06-02",
+                        "amount": "333.34",
+                        "status": "open",
+                    },
+                ],
+                "condoned": {"late_interest": "50.00"},
+                "break_reason": None,
+                "reinstated": None,
+            },
+        )
     with pytest.raises(Conflict, match="a accepted negotiation cannot become accepted"):
         neg.accept_negotiation(uow, company_es.id, proposal.id, actor=OPERATOR, clock=clock)
     with uow:
@@ -304,6 +357,18 @@ def test_break_reinstates_condonation_not_yet_earned(
     assert view.state == "broken"
     assert view.break_reason == "installment 1 due 2026-04-02 is 31 days late (more than 30)"
     assert view.reinstated_debt == "NEG1-R"
+    with uow:
+        event = uow.session.scalars(select(OutboxEvent).order_by(OutboxEvent.id.desc())).first()
+        assert event is not None and event.event_type == "negotiation.broken"
+        assert (event.payload["state"], event.payload["break_reason"]) == (
+            "broken",
+            "installment 1 due 2026-04-02 is 31 days late (more than 30)",
+        )
+        assert event.payload["reinstated"] == {
+            "debt_id": "NEG1-R",
+            "amount": "50.00",
+            "due_date": "2026-05-03",
+        }
     # PPPA condones late interest only when installment 2 is paid: all of it comes back.
     assert _debts(uow)[-1] == ("NEG1-R", "50", "open", date(2026, 5, 3))
     assert _components(uow)[-1] == ("NEG1-R", "late_interest", "balance", 5000)

@@ -40,7 +40,7 @@ from recaudo.domain.negotiation import (
     reinstatement,
     transition,
 )
-from recaudo.services import audit
+from recaudo.services import audit, outbox
 from recaudo.services.balances import paid_of_debt
 from recaudo.services.context import SYSTEM, Actor, Clock
 from recaudo.services.debt_components import BALANCE
@@ -49,7 +49,13 @@ from recaudo.services.negotiation_settings import (
     local_today,
     settings_of,
 )
-from recaudo.services.negotiations import FOLLOWED_STATES, new_debt
+from recaudo.services.negotiations import (
+    FOLLOWED_STATES,
+    NEGOTIATION_BROKEN,
+    NEGOTIATION_FULFILLED,
+    negotiation_document,
+    new_debt,
+)
 
 # --- following the plan: the periodic review ---------------------------------------------------
 
@@ -130,6 +136,12 @@ def _move(
         before={"state": before},
         after={"state": n.state, **(extra or {})},
     )
+    if target in (NegotiationState.FULFILLED, NegotiationState.BROKEN):
+        uow.session.flush()
+        event = (
+            NEGOTIATION_FULFILLED if target is NegotiationState.FULFILLED else NEGOTIATION_BROKEN
+        )
+        outbox.add_event(uow, n.company_id, event, negotiation_document(uow, n), clock)
 
 
 def _reinstate(

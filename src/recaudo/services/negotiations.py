@@ -30,6 +30,7 @@ from sqlalchemy.exc import IntegrityError
 
 from recaudo.adapters.db.tables import (
     Company,
+    Customer,
     Debt,
     DebtComponent,
     Negotiation,
@@ -40,6 +41,7 @@ from recaudo.adapters.db.tables import (
     ViabilityPolicy,
 )
 from recaudo.adapters.db.uow import UnitOfWork
+from recaudo.domain import ids
 from recaudo.domain.debts import PAYABLE, DebtStatus
 from recaudo.domain.errors import Conflict, NotFound, NotViable, ValidationFailed
 from recaudo.domain.money import Money
@@ -63,7 +65,7 @@ from recaudo.domain.strategies import (
     build_offer,
     parse_strategy,
 )
-from recaudo.services import audit, policies
+from recaudo.services import audit, outbox, policies
 from recaudo.services.balances import paid_by_debt
 from recaudo.services.context import Actor, Clock
 from recaudo.services.customers import find_customer
@@ -1386,8 +1388,69 @@ def accept_negotiation(
                 "condoned": amount_of(n.condoned_minor, company.currency),
             },
         )
+        uow.session.flush()
+        outbox.add_event(uow, company_id, NEGOTIATION_ACCEPTED, negotiation_document(uow, n), clock)
         uow.commit()
         return _view(uow, n)
+
+
+# --- webhook events ----------------------------------------------------------------------------
+
+NEGOTIATION_ACCEPTED = "negotiation.accepted"
+NEGOTIATION_FULFILLED = "negotiation.fulfilled"
+NEGOTIATION_BROKEN = "negotiation.broken"
+
+
+def negotiation_document(uow: UnitOfWork, n: Negotiation) -> dict[str, Any]:
+    """The negotiation events' payload: what the company's system needs to follow its
+    debts (which were replaced, which new ones to expect payments on, what came back)."""
+    company = uow.session.get(Company, n.company_id)
+    customer = uow.session.get(Customer, n.customer_id)
+    assert company is not None and customer is not None
+    view = _view(uow, n)
+    cur = n.currency
+
+    def shown(value: Decimal) -> str:
+        return format(value, "f")
+
+    reinstated = None
+    if n.reinstated_debt_id is not None:
+        debt = uow.session.get(Debt, n.reinstated_debt_id)
+        assert debt is not None
+        reinstated = {
+            "debt_id": debt.external_id,
+            "amount": shown(amount_of(debt.amount_minor, cur)),
+            "due_date": debt.due_date.isoformat(),
+        }
+    return {
+        "negotiation_id": n.id,
+        "company": company.slug,
+        "customer": {
+            "id_type": customer.id_type,
+            "national_id": customer.national_id,
+            "national_id_formatted": ids.format_national_id(
+                ids.IdType(customer.id_type), customer.national_id
+            ),
+            "name": customer.name,
+        },
+        "strategy": n.strategy,
+        "state": n.state,
+        "currency": cur,
+        "replaced": [d.debt for d in view.debts if d.status == DebtStatus.REPLACED.value],
+        "plan": [
+            {
+                "debt_id": p.debt,
+                "number": p.number,
+                "due_date": p.due_date.isoformat(),
+                "amount": shown(p.amount),
+                "status": p.status,
+            }
+            for p in view.plan
+        ],
+        "condoned": {k: shown(v) for k, v in view.condoned_by_concept.items()},
+        "break_reason": n.break_reason,
+        "reinstated": reinstated,
+    }
 
 
 # --- lookups for the edges (contracts name debts, not negotiations) ---------------------------
