@@ -205,3 +205,77 @@ def test_element_string_round_trip(
     message = biip_parse("]C1" + code.element_string()).gs1_message
     assert message is not None
     assert [(e.ai.ai, e.value) for e in message.element_strings] == code.elements()
+
+
+# --- The coupon PDF: its barcode, rendered and scanned by an independent decoder -------
+
+
+def _coupon(code: PaymentCode) -> bytes:
+    from recaudo.adapters.pdf import CouponDocument, coupon_pdf
+
+    return coupon_pdf(
+        CouponDocument(
+            company_name="Universidad de Prueba S.A.S.",
+            company_tax_id="900123456-7",
+            service_name="Matrícula 2027-1",
+            number="CP-00000001",
+            amount_text="$ 1.168.375",
+            due_date=code.due_date,
+            code=code,
+            references=[("Documento", "1020304050"), ("Periodo", "2027-1")],
+            issued_on=date(2026, 11, 22),
+        )
+    )
+
+
+def _scan(pdf: bytes, scale: float) -> list[tuple[str, str, bytes]]:
+    import pypdfium2
+    import zxingcpp
+
+    image = pypdfium2.PdfDocument(pdf)[0].render(scale=scale).to_pil()
+    return [(r.symbology_identifier, r.text, bytes(r.bytes)) for r in zxingcpp.read_barcodes(image)]
+
+
+@pytest.mark.parametrize(
+    ("code", "scale"),
+    [
+        (gs1_128.parse(SAMPLES[0]), 3),
+        (gs1_128.parse(SAMPLES[2]), 3),
+        # The longest message there is: 25-character alphanumeric reference, 15-digit amount;
+        # the bars are narrowed to fit the page and still scan at 288 dpi.
+        (
+            PaymentCode(
+                gln="7709998013711",
+                reference="ABCDEFGHIJKLMNOPQRSTUVWXY",
+                amount=Decimal("123456789012345"),
+                due_date=date(2026, 12, 31),
+            ),
+            4,
+        ),
+    ],
+)
+def test_coupon_barcode_scans_back_to_the_same_elements(code: PaymentCode, scale: float) -> None:
+    pdf = _coupon(code)
+    assert pdf.startswith(b"%PDF-")
+    assert pdf == _coupon(code)  # reproducible bytes
+    scanned = _scan(pdf, scale)
+    assert len(scanned) == 1
+    symbology, text, data = scanned[0]
+    assert symbology == "]C1"  # GS1-128: the symbol starts with FNC1
+    assert text == code.human_readable()
+    assert data.decode("ascii") == code.element_string()
+    message = biip_parse(symbology + data.decode("ascii")).gs1_message
+    assert message is not None
+    assert [(e.ai.ai, e.value) for e in message.element_strings] == code.elements()
+    assert gs1_128.parse(symbology + data.decode("ascii")) == code
+    text_layer = pypdfium_text(pdf)
+    assert code.human_readable() in text_layer
+    assert "CP-00000001" in text_layer
+    assert "$ 1.168.375" in text_layer
+
+
+def pypdfium_text(pdf: bytes) -> str:
+    import pypdfium2
+
+    page = pypdfium2.PdfDocument(pdf)[0]
+    return str(page.get_textpage().get_text_range())

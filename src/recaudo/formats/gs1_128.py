@@ -22,7 +22,7 @@ Sources: GS1 Barcode Syntax Dictionary (`../shared/specs/gs1-128-colombia/`): 41
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
@@ -86,7 +86,7 @@ class PaymentCode:
 
     `amount` is in currency units (`Decimal`), written with `decimals` implied decimals
     (AI 390n) and left-padded with zeros to `amount_width` digits (0: no padding).
-    `reference_width` pads the reference with zeros on the left (0: as is).
+    Two codes with the same data compare equal whatever their padding.
     """
 
     gln: str
@@ -94,7 +94,7 @@ class PaymentCode:
     amount: Decimal
     due_date: date | None = None
     decimals: int = 0
-    amount_width: int = 0
+    amount_width: int = field(default=0, compare=False)
 
     def __post_init__(self) -> None:
         check_gln(self.gln)
