@@ -228,7 +228,7 @@ def _detail(
         status_code=status_code,
         item=view,
         account=account,
-        payments=payments,
+        payments=_page(payments),
         by_payment=by_payment,
         general=general,
         elsewhere=elsewhere,
