@@ -45,6 +45,17 @@ class Settings(BaseSettings):
     card_gateway_url: str | None = None
     card_gateway_key: SecretStr | None = None
     card_gateway_timeout_s: float = 30.0
+    # Back office: the session cookie is sent over HTTPS only (Chromium and Firefox also send
+    # Secure cookies to http://localhost and 127.0.0.1; turn off only behind plain HTTP).
+    cookie_secure: bool = True
+    # A back-office session ends after this long without a page, and in any case after this.
+    session_idle_minutes: int = 30
+    session_absolute_hours: int = 12
+    # Sign-in is refused for `sign_in_throttle_minutes` after this many failures for one
+    # e-mail (since its last success) or from one address.
+    sign_in_max_failures_per_email: int = 5
+    sign_in_max_failures_per_ip: int = 20
+    sign_in_throttle_minutes: int = 15
 
 
 @lru_cache(maxsize=1)

@@ -6,7 +6,6 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import RedirectResponse
 from fastapi_offline import FastAPIOffline
 
 import recaudo
@@ -40,6 +39,7 @@ from recaudo.api.schemas import FieldError, Problem
 from recaudo.bootstrap import Container
 from recaudo.channels.bancoestado.routes import ChannelRoutes
 from recaudo.channels.collections_management import routes as collections_management
+from recaudo.web import mount_web
 
 PREFIX = "/api/v1"
 DOCS_URL = "/api/docs"
@@ -104,10 +104,8 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(health.router)
     app.include_router(collections_management.router)
 
-    @app.get("/", include_in_schema=False)
-    def root() -> RedirectResponse:
-        # The back office will live here; until then the root leads to the API docs.
-        return RedirectResponse(DOCS_URL)
+    # The back office: its pages under `/` (sign-in at /ingresar), static files at /static.
+    mount_web(app, container)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

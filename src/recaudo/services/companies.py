@@ -17,7 +17,7 @@ from recaudo.adapters.db.uow import UnitOfWork
 from recaudo.domain import money
 from recaudo.domain.errors import Conflict, NotFound, Unauthenticated, ValidationFailed
 from recaudo.services import audit
-from recaudo.services.context import Actor, Clock, Role
+from recaudo.services.context import API_KEY_ROLES, Actor, Clock, Role
 
 COUNTRY_DEFAULTS: dict[str, tuple[str, str]] = {
     "CL": ("CLP", "America/Santiago"),
@@ -134,6 +134,8 @@ def issue_api_key(
     label: str | None = None,
 ) -> IssuedKey:
     actor.require(Role.ADMIN)
+    if role not in API_KEY_ROLES:
+        raise ValidationFailed(f"an API key cannot have the role {role.value}")
     with uow:
         company = company_by_slug(uow, company_slug)
         if not actor.can_see(company.id):

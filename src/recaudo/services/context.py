@@ -20,9 +20,16 @@ class Role(StrEnum):
     ADMIN = "admin"
     OPERATOR = "operator"
     AUDITOR = "auditor"
+    # Back office only (no API keys): finds customers, registers office payments in cash
+    # or cheque and prints their receipts; nothing else.
+    CASHIER = "cashier"
 
 
 WRITE_ROLES = frozenset({Role.ADMIN, Role.OPERATOR})
+# Who may register a payment taken at the office counter in cash or by cheque.
+OFFICE_PAYMENT_ROLES = frozenset({Role.ADMIN, Role.OPERATOR, Role.CASHIER})
+# The roles an API key may carry: the cashier works in the back office only.
+API_KEY_ROLES = frozenset({Role.ADMIN, Role.OPERATOR, Role.AUDITOR})
 
 
 @dataclass(frozen=True, slots=True)

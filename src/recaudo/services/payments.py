@@ -34,7 +34,7 @@ from recaudo.domain.errors import (
 from recaudo.domain.payments import OFFICE_CHANNEL, PaymentMethod, PaymentStatus
 from recaudo.services import audit, outbox
 from recaudo.services.balances import paid_by_debt
-from recaudo.services.context import Actor, Clock
+from recaudo.services.context import OFFICE_PAYMENT_ROLES, Actor, Clock
 from recaudo.services.queries import payment_view
 from recaudo.services.views import PaymentView
 
@@ -161,6 +161,9 @@ def _named_debts(uow: UnitOfWork, cmd: ApplyPayment) -> list[Debt]:
 
 BeforeCommit = Callable[[UnitOfWork, Settled], None]
 
+# What a cashier takes at the counter: the only payments a cashier may register.
+OFFICE_COUNTER_METHODS = frozenset({PaymentMethod.CASH, PaymentMethod.CHEQUE})
+
 
 def apply_payment(
     uow: UnitOfWork,
@@ -175,7 +178,10 @@ def apply_payment(
     `before_commit` runs in the same transaction once the money is allocated (a channel
     records its exception there, so that payment and exception commit together).
     """
-    actor.require_write()
+    if cmd.channel == OFFICE_CHANNEL and cmd.method in OFFICE_COUNTER_METHODS:
+        actor.require(*OFFICE_PAYMENT_ROLES)
+    else:
+        actor.require_write()
     if not actor.can_see(cmd.company_id):
         raise NotFound(f"no company {cmd.company_id}")
     try:
