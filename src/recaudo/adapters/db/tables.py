@@ -1171,6 +1171,8 @@ class CheckoutService(Base):
     message_after: Mapped[str | None] = mapped_column(Text)
     redirect_url: Mapped[str | None] = mapped_column(String(500))
     confirmation_url: Mapped[str | None] = mapped_column(String(500))
+    # HMAC secret of the signed confirmation pushed to the company's application.
+    confirmation_secret: Mapped[str] = mapped_column(String(64))
     informative_only: Mapped[bool] = mapped_column(Boolean)
     assigns_pins: Mapped[bool] = mapped_column(Boolean)
     allows_coupon: Mapped[bool] = mapped_column(Boolean)
@@ -1276,6 +1278,8 @@ class CheckoutTransaction(Base):
     confirmation_url: Mapped[str | None] = mapped_column(String(500))
     # none | pending | sent | failed
     confirmation_state: Mapped[str] = mapped_column(String(10))
+    confirmation_attempts: Mapped[int] = mapped_column(Integer)
+    confirmation_next_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     attempt: Mapped[int] = mapped_column(Integer)
     retry_of_id: Mapped[int | None] = mapped_column(ForeignKey("checkout_transactions.id"))
     payment_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"))
