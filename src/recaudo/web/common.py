@@ -97,9 +97,11 @@ NAV: tuple[NavEntry, ...] = (
     NavEntry("/pagos", "Pagos", (*READ_ROLES, Role.CASHIER)),
     NavEntry("/importaciones", "Importaciones", READ_ROLES),
     NavEntry("/excepciones", "Excepciones", READ_ROLES),
-    NavEntry("/liquidaciones", "Liquidaciones", READ_ROLES),
+    NavEntry("/incidentes", "Incidentes", READ_ROLES),
+    NavEntry("/rendiciones", "Rendiciones", READ_ROLES),
     NavEntry("/remesas", "Remesas", READ_ROLES),
-    NavEntry("/canales", "Canales", READ_ROLES),
+    NavEntry("/devoluciones", "Devoluciones", READ_ROLES),
+    NavEntry("/canales", "Canales", ADMIN_ONLY),
     NavEntry("/usuarios", "Usuarios", ADMIN_ONLY),
 )
 
