@@ -20,6 +20,7 @@ from recaudo.adapters.db.tables import (
     Debt,
     DebtComponent,
     Negotiation,
+    NegotiationInstallment,
     OutboxEvent,
 )
 from recaudo.adapters.db.uow import UnitOfWork
@@ -772,3 +773,91 @@ def test_the_review_is_a_periodic_job(
             select(AuditEvent).where(AuditEvent.action == "negotiation.broken")
         ).one()
         assert row.actor == "job:negotiations"
+
+
+@pytest.mark.parametrize(
+    ("strategy", "parameters"),
+    [
+        ("PPPL", {"term": 7, "annual_rate": "23.99", "down_payment": "99.99"}),
+        ("PPPL", {"term": 13, "annual_rate": "18", "grace_months": 2}),
+        (
+            "PPPA",
+            {
+                "term": 5,
+                "annual_rate": "12.5",
+                "condonation": {"late_interest": "33.33"},
+                "condonation_at": 3,
+            },
+        ),
+        (
+            "PPPS",
+            {
+                "term": 11,
+                "annual_rate": "9.75",
+                "dead_months": 1,
+                "condonation": {"current_interest": "17", "capital": "3.5"},
+            },
+        ),
+        ("CNTL", {"condonation": {"late_interest": "100", "current_interest": "66.67"}}),
+    ],
+)
+def test_accepted_money_adds_up_to_the_cent(
+    uow: UnitOfWork,
+    company_es: Company,
+    admin: Actor,
+    clock: FrozenClock,
+    customer_id: int,
+    strategy: str,
+    parameters: dict[str, object],
+) -> None:
+    """Whatever the plan, to the cent: payment today + financed + condoned is what the
+    replaced debt owed; the plan's principal parts are the financed amount plus interest
+    capitalised in dead months; each new debt is its principal plus its interest; what is
+    written off is what was condoned."""
+    if strategy not in ("PPPA", "CNTL"):  # the fixture has policies for those two
+        policies.add_policy(
+            uow,
+            company_es.id,
+            NewPolicy(f"any {strategy}", strategy, "balance > 0", "c", "m"),
+            actor=admin,
+            clock=clock,
+        )
+    n = neg.create_negotiation(
+        uow,
+        company_es.id,
+        NewNegotiation(customer_id, strategy, ("F-1",), parameters=parameters),
+        actor=OPERATOR,
+        clock=clock,
+    )
+    neg.accept_negotiation(uow, company_es.id, n.id, actor=OPERATOR, clock=clock)
+    with uow:
+        row = uow.session.get(Negotiation, n.id)
+        assert row is not None
+        offer = row.offer
+        condoned, installments_total = row.condoned_minor, row.installments_total_minor
+        plan = uow.session.execute(
+            select(
+                NegotiationInstallment.number,
+                NegotiationInstallment.amount_minor,
+                NegotiationInstallment.principal_minor,
+                NegotiationInstallment.interest_minor,
+                Debt.amount_minor,
+            )
+            .join(Debt, Debt.id == NegotiationInstallment.debt_id)
+            .order_by(NegotiationInstallment.number)
+        ).all()
+        written_off = sum(
+            uow.session.scalars(
+                select(DebtComponent.amount_minor).where(DebtComponent.kind == "written_off")
+            )
+        )
+    today, financed = offer["payment_today_minor"], offer["financed_minor"]
+    assert today + financed + condoned == 120000
+    assert written_off == condoned
+    assert all(a == p + i == d for _, a, p, i, d in plan)
+    scheduled = [r for r in plan if r[0] > 0]
+    paid_interest = sum(r[3] for r in scheduled)
+    capitalized = offer["total_interest_minor"] - paid_interest
+    assert sum(r[2] for r in scheduled) == financed + capitalized
+    assert sum(r[1] for r in plan) == today + installments_total
+    assert [r[0] for r in plan][:1] == ([0] if today else [1])
