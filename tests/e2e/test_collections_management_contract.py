@@ -665,6 +665,19 @@ def test_token_refusals(cm: Contract) -> None:
         "10007",
         "Error al transformar: grant_type: parametro repetido",
     )
+    # Control characters (a NUL would make PostgreSQL refuse the query) are no client.
+    for client_id, secret in (("a%00b", "x"), (cm.client_id, "x%00"), (f"{cm.client_id}%0A", "x")):
+        assert_error(
+            cm.http.post(
+                url,
+                content=f"grant_type=client_credentials&client_id={client_id}&client_secret={secret}",
+                headers={"Content-Type": "application/x-www-form-urlencoded"},
+            ),
+            401,
+            "10401",
+            "No autorizado: invalid client credentials",
+            "SEG",
+        )
     contract_clients.revoke_client(cm.api.uow, cm.client_id, actor=ROOT_ACTOR, clock=cm.api.clock)
     assert_error(
         cm.http.post(url, data={**ok, "client_secret": cm.client_secret}),
@@ -964,6 +977,27 @@ def _profile_with(**changes: Any) -> dict[str, Any]:
             "10001",
             "Error al ejecutar el PL: listValidation[0].compliance.personDataProcessing es false: "
             "sin autorizacion no se registra el perfil",
+        ),
+        (
+            {"collection__delinqAging__reason": "no\u0000pude"},
+            400,
+            "10007",
+            "Error al transformar: listValidation[0].collection.delinqAging.reason: caracteres de "
+            "control no permitidos",
+        ),
+        (
+            {"transaccion__trnRqUID": "28498521\u0007"},
+            400,
+            "10007",
+            "Error al transformar: listValidation[0].transaccion.trnRqUID: caracteres de control "
+            "no permitidos",
+        ),
+        (
+            {"partyAcctRelRec__acctId": "8724\u000052983283"},
+            400,
+            "10007",
+            "Error al transformar: listValidation[0].partyAcctRelRec.acctId: a lo mas 20 "
+            "caracteres sin espacios",
         ),
         (
             {"compliance__personDataProcessing": "maybe"},

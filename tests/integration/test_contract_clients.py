@@ -105,12 +105,15 @@ def test_wrong_credentials(
         (a.client_id, ""),
         ("", a.client_secret),
         (a.client_id, "x" * 500),
+        ("a\x00b", a.client_secret),
+        (a.client_id + "\n", a.client_secret),
+        (a.client_id, a.client_secret + " "),
     ):
         with pytest.raises(Unauthenticated, match="invalid client credentials"):
             cc.issue_token(uow, client_id, secret, clock=clock)
     token_a = cc.issue_token(uow, a.client_id, a.client_secret, clock=clock).access_token
     # Another client's token, a made-up token, no token.
-    for token in (token_a + "x", "", "y" * 300):
+    for token in (token_a + "x", "", "y" * 300, token_a + "\n", "\x00"):
         with pytest.raises(Unauthenticated):
             cc.authenticate(uow, a.client_id, a.client_secret, token, clock=clock)
     with pytest.raises(Unauthenticated, match="invalid or expired token"):

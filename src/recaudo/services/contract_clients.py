@@ -9,6 +9,7 @@ Tokens are stored hashed with their expiry; revoking a client kills its tokens.
 from __future__ import annotations
 
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -27,6 +28,8 @@ DEFAULT_TOKEN_TTL_SECONDS = 3600
 MIN_TOKEN_TTL_SECONDS = 60
 MAX_TOKEN_TTL_SECONDS = 86400
 MAX_SECRET_LENGTH = 200  # longer credentials are refused before hashing anything
+
+_VISIBLE = re.compile(r"^[\x21-\x7e]+$")  # printable ASCII, no spaces
 
 # Actors behind contract calls may create and read negotiations, never administer.
 CONTRACT_ROLE = Role.OPERATOR
@@ -178,11 +181,13 @@ def revoke_client(uow: UnitOfWork, client_id: str, *, actor: Actor, clock: Clock
 def _client(uow: UnitOfWork, client_id: str, client_secret: str) -> ContractClient:
     """The active client with these credentials, or `Unauthenticated` (same message)."""
     if (
-        not client_id
-        or not client_secret
+        not _VISIBLE.fullmatch(client_id)
+        or not _VISIBLE.fullmatch(client_secret)
         or len(client_id) > 64
         or len(client_secret) > MAX_SECRET_LENGTH
     ):
+        # Ours are hex: anything else (control characters, a NUL that PostgreSQL would
+        # refuse in a query) is simply not a client.
         raise Unauthenticated("invalid client credentials")
     client = uow.session.scalar(select(ContractClient).where(ContractClient.client_id == client_id))
     expected = client.secret_hash if client is not None else hash_secret("")
@@ -226,7 +231,7 @@ def authenticate(
     that same client; anything else is `Unauthenticated`."""
     with uow:
         client = _client(uow, client_id, client_secret)
-        if not token or len(token) > MAX_SECRET_LENGTH:
+        if not _VISIBLE.fullmatch(token) or len(token) > MAX_SECRET_LENGTH:
             raise Unauthenticated("invalid or expired token")
         row = uow.session.scalar(
             select(ContractToken).where(ContractToken.token_hash == hash_secret(token))

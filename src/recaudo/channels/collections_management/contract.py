@@ -223,6 +223,10 @@ def load_json(body: bytes) -> Any:
         raise bad_input("body", "no es JSON valido") from None
 
 
+# Control characters other than tab and line breaks (a NUL is refused by PostgreSQL).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
 def _absent(value: object) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
@@ -286,6 +290,8 @@ class Node:
         text = str(value).strip()
         if len(text) > max_len:
             raise bad_input(self.name(key), f"a lo mas {max_len} caracteres")
+        if _CONTROL.search(text):
+            raise bad_input(self.name(key), "caracteres de control no permitidos")
         return text
 
     def number(self, key: str, *, required: bool = False) -> Decimal | None:
