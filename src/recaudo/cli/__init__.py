@@ -20,6 +20,7 @@ from recaudo.cli import (
     reconcile,  # noqa: F401
     remittance,  # noqa: F401
     settlement,  # noqa: F401
+    users,  # noqa: F401
 )
 
 del _main

@@ -624,6 +624,11 @@ def demo(
         )
     out.print(f"API docs:  http://{settings.host}:{settings.port}/api/docs")
     out.print(f"API key:   {result.api_key}   (admin, demo company; shown once)")
+    out.print(f"Back office: http://{settings.host}:{settings.port}/ingresar")
+    out.print(
+        f"Sign in:   {result.admin_email} / {result.admin_password}   "
+        "(provisional password, shown once; change it at the first sign-in)"
+    )
 
 
 @app.command()

@@ -25,7 +25,7 @@ from stdnum.cl import rut
 
 from recaudo.adapters.db.tables import Company, Customer, Debt, Payment
 from recaudo.adapters.db.uow import UnitOfWork
-from recaudo.domain.errors import DebtNotPayable, NotFound, ValidationFailed
+from recaudo.domain.errors import Conflict, DebtNotPayable, NotFound, ValidationFailed
 from recaudo.domain.payments import PaymentMethod
 from recaudo.formats.tabular import write_table
 from recaudo.services.companies import NewCompany, company_by_slug, create_company, issue_api_key
@@ -34,9 +34,13 @@ from recaudo.services.customers import find_customer
 from recaudo.services.imports import ImportMode, import_debts
 from recaudo.services.payments import ApplyPayment, apply_payment
 from recaudo.services.queries import company_view
+from recaudo.services.users import NewUser, create_user, reset_password, user_id_by_email
 from recaudo.services.views import CompanyView
 
 DEMO_SLUG = "demo"
+# The demo's back-office administrator; each `recaudo demo` gives it a new provisional password.
+DEMO_ADMIN_EMAIL = "admin@demo.recaudo.cl"
+DEMO_ADMIN_NAME = "Administración Demo"
 DEMO_NAME = "Recaudo Demo SpA"
 DEMO_TAX_ID = "76.086.428-5"
 DEMO_FILE_NAME = "demo-deudas.csv"
@@ -218,6 +222,8 @@ class DemoResult:
     payments_replayed: int
     api_key_id: int
     api_key: str  # shown once
+    admin_email: str
+    admin_password: str  # provisional, shown once: changed at the first sign-in
 
 
 def _demo_company(uow: UnitOfWork, *, actor: Actor, clock: Clock) -> tuple[CompanyView, bool]:
@@ -307,6 +313,7 @@ def load_demo(
         else:
             applied += 1
     key = issue_api_key(uow, DEMO_SLUG, Role.ADMIN, actor=actor, clock=clock, label="demo")
+    admin_password = _demo_admin(uow, company.id, actor=actor, clock=clock)
     with uow:
         counts = {m: _count(uow, m, company.id) for m in (Customer, Debt, Payment)}
     return DemoResult(
@@ -327,4 +334,23 @@ def load_demo(
         payments_replayed=replayed,
         api_key_id=key.key_id,
         api_key=key.secret,
+        admin_email=DEMO_ADMIN_EMAIL,
+        admin_password=admin_password,
     )
+
+
+def _demo_admin(uow: UnitOfWork, company_id: int, *, actor: Actor, clock: Clock) -> str:
+    """The demo administrator's provisional password: a new user, or a reset of it."""
+    try:
+        created = create_user(
+            uow,
+            NewUser(DEMO_ADMIN_EMAIL, DEMO_ADMIN_NAME, company_id, Role.ADMIN),
+            actor=actor,
+            clock=clock,
+        )
+    except Conflict:
+        created = None  # already the demo company's user
+    if created is not None and created.provisional_password is not None:
+        return created.provisional_password
+    user_id = user_id_by_email(uow, DEMO_ADMIN_EMAIL)
+    return reset_password(uow, user_id, actor=actor, clock=clock)
