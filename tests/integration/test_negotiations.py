@@ -538,6 +538,27 @@ def test_cli_policy_and_negotiation_commands(
         0,
         "activated 0, fulfilled 0, broken 0 (condonation reinstated in 0)\n",
     )
+    code, output = run(
+        "negotiation",
+        "settings",
+        "--company",
+        "acme",
+        "--break-after-days",
+        "45",
+        "--reinstate",
+        "proportional",
+        "--label",
+        "late_interest=Mora",
+    )
+    assert code == 0, output
+    assert output.splitlines()[:3] == [
+        "break after days:    45",
+        "reinstate on break:  proportional",
+        "capacity ratio:      0.30",
+    ]
+    assert "label late_interest:     Mora" in output
+    code, output = run("negotiation", "settings", "--company", "acme", "--reinstate", "maybe")
+    assert code == 2 and "reinstate_on_break must be one of never, always, proportional" in output
     code, output = run("policy", "disable", "--company", "acme", "1")
     assert (code, output) == (0, "policy 1 (plan) disabled\n")
 

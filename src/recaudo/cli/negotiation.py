@@ -1,4 +1,4 @@
-"""`recaudo negotiation simulate|create|accept|list|show|review` and `recaudo policy ...`."""
+"""`recaudo negotiation simulate|create|accept|list|show|review|settings`, `recaudo policy ...`."""
 
 from __future__ import annotations
 
@@ -333,6 +333,49 @@ def review(
         f"activated {report.activated}, fulfilled {report.fulfilled}, broken {report.broken} "
         f"(condonation reinstated in {report.reinstated})"
     )
+
+
+@negotiation_app.command("settings")
+@handles_errors
+def settings(
+    company: Company,
+    break_after_days: Annotated[
+        int | None, typer.Option(help="Days late an installment may be before the plan breaks.")
+    ] = None,
+    reinstate: Annotated[
+        str | None,
+        typer.Option(help="On break, condonation comes back: never, always, proportional."),
+    ] = None,
+    capacity_ratio: Annotated[
+        str | None, typer.Option(help="Share of the available income installments may take (0.30).")
+    ] = None,
+    label: Annotated[
+        list[str] | None, typer.Option(help="A concept's label: concept=label (repeat).")
+    ] = None,
+) -> None:
+    """Show the company's negotiation settings, or change them (administrators)."""
+    labels = None
+    if label:
+        labels = {}
+        for item in label:
+            key, sep, text = item.partition("=")
+            if not sep:
+                raise ValidationFailed(f"--label {item!r} is not concept=label", field="label")
+            labels[key.strip()] = text
+    changes = neg.SettingsChanges(labels, break_after_days, reinstate, capacity_ratio)
+    with opened() as container:
+        company_id = company_of(container, company).id
+        if changes == neg.SettingsChanges():
+            view = neg.get_settings(container.uow(write=False), company_id, actor=cli_actor())
+        else:
+            view = neg.update_settings(
+                container.uow(), company_id, changes, actor=cli_actor(), clock=container.clock
+            )
+    out.print(f"break after days:    {view.break_after_days}")
+    out.print(f"reinstate on break:  {view.reinstate_on_break}")
+    out.print(f"capacity ratio:      {_m(view.capacity_ratio)}")
+    for key, text in view.concept_labels.items():
+        out.print(f"label {key + ':':<18} {escape(text)}")
 
 
 # --- policies ------------------------------------------------------------------------------
