@@ -1079,11 +1079,11 @@ def _create(
             as_of,
         )
         if offer is None or not view.viable:
-            cause = view.causes[0]
+            reasons = "; ".join(f"{c.message} ({c.cause})" for c in view.causes)
             raise NotViable(
-                f"{strategy.value} is not viable: {cause.message} ({cause.cause})",
+                f"{strategy.value} is not viable: {reasons}",
                 strategy=strategy.value,
-                cause=cause.cause,
+                cause=view.causes[0].cause,
             )
         commitments = _commitments(new, offer, as_of, company.currency)
         mark_start = new.mark_start or as_of
