@@ -1309,3 +1309,48 @@ class ServicePin(Base):
         ForeignKey("checkout_transactions.id"), unique=True
     )
     assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+# --- Coupons and correspondent contract (issue 8, K; revision 0009) -------------------
+
+
+class CouponSettings(Base):
+    """How a service's coupons are printed: the biller's GLN, the correspondent agreement."""
+
+    __tablename__ = "coupon_settings"
+    __table_args__ = (UniqueConstraint("company_id", "agreement_code"),)
+
+    service_id: Mapped[int] = mapped_column(ForeignKey("checkout_services.id"), primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"))
+    # (415): 13 digits, GS1 check digit verified.
+    gln: Mapped[str] = mapped_column(String(13))
+    # The correspondent's `refId` (código de convenio) that names this service.
+    agreement_code: Mapped[str] = mapped_column(String(20))
+    # The coupon is payable until issue date + due_days.
+    due_days: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Coupon(Base):
+    """A printed coupon: its number is the (8020) payment reference of its barcode."""
+
+    __tablename__ = "coupons"
+    __table_args__ = (UniqueConstraint("company_id", "number"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"))
+    number: Mapped[str] = mapped_column(String(25))
+    service_id: Mapped[int] = mapped_column(ForeignKey("checkout_services.id"))
+    transaction_id: Mapped[int] = mapped_column(ForeignKey("checkout_transactions.id"), unique=True)
+    references: Mapped[list[list[str]]] = mapped_column(JSON)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    due_date: Mapped[date] = mapped_column(Date)
+    gln: Mapped[str] = mapped_column(String(13))
+    element_string: Mapped[str] = mapped_column(String(120))
+    human_readable: Mapped[str] = mapped_column(String(160))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Set once a correspondent applied it: the Recaudo payment and the approval number.
+    payment_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"))
+    approval_id: Mapped[str | None] = mapped_column(String(20))
+    paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
