@@ -211,3 +211,12 @@ def write_export(
 
     write_table(EXPORT_HEADERS, rows(), str(fmt), out)
     return count
+
+
+def channels_in_use(uow: UnitOfWork, company_id: int) -> list[str]:
+    """The channels the company's payments came through (for the filter's choices)."""
+    return sorted(
+        uow.session.scalars(
+            select(Payment.channel).where(Payment.company_id == company_id).distinct()
+        )
+    )
