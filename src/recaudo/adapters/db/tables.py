@@ -1262,7 +1262,8 @@ class CheckoutTransaction(Base):
     # The double-payment key: the controlled references joined, or None.
     reference_key: Mapped[str | None] = mapped_column(String(320))
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
-    debt_ids: Mapped[list[int] | None] = mapped_column(JSON)
+    # The external ids of the portfolio debts a payment goes to, in order.
+    debt_ids: Mapped[list[str] | None] = mapped_column(JSON)
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     vat_minor: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
