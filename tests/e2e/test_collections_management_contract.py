@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
@@ -1883,3 +1884,65 @@ def test_error_bodies_never_leak_internals(
     err = logs.readouterr().err
     assert f"(RuntimeError, error id {error_id})" in err
     assert leaked not in err
+
+
+# --- mutated example payloads: never a 500, always the contract's shape -----------------
+
+ODD_VALUES: list[Any] = [
+    None, "", "\u0000", "x" * 5000, 10**20, -1, 1.5, True, [], {}, "2022-13-40", "abc", 0,
+    "  ", [1, {"a": None}], {"desc": None}, 1e308, "1e999",
+]  # fmt: skip
+
+
+def _paths(node: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    out = [path] if path else []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            out += _paths(value, (*path, key))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            out += _paths(value, (*path, i))
+    return out
+
+
+def _mutated(doc: Any, rnd: random.Random) -> Any:
+    """The payload with one to three fields (at any depth) replaced by an odd value or
+    removed."""
+    doc = copy.deepcopy(doc)
+    for _ in range(rnd.randint(1, 3)):
+        paths = _paths(doc)
+        if not paths:
+            break
+        path = rnd.choice(paths)
+        parent = doc
+        for key in path[:-1]:
+            parent = parent[key]
+        if isinstance(parent, dict) and rnd.random() < 0.1:
+            del parent[path[-1]]
+        else:
+            parent[path[-1]] = copy.deepcopy(rnd.choice(ODD_VALUES))
+    return doc
+
+
+def test_mutated_payloads_never_fail_the_server(cm: Contract) -> None:
+    rnd = random.Random(20261122)
+    documents = [
+        ("/v1/negotiations/profile", PROFILE_REQUEST),
+        ("/v1/negotiations/policies", FIRST_CALL),
+        (
+            "/v1/negotiations/policies",
+            {"creditAnalysis": [recalculation("PPPL", term=3.0, flags={"FLAG_NUEVO_PLAZO": "1"})]},
+        ),
+        ("/v1/negotiations", BM_PPPS),
+        ("/v1/negotiations", OCR_PRERM),
+    ]
+    for path, document in documents:
+        for _ in range(20):
+            body = _mutated(document, rnd)
+            response = cm.post(path, body)
+            assert response.status_code < 500, (path, body, response.text)
+            assert response.headers["content-type"] == "application/json"
+            answer = response.json()
+            if response.status_code >= 400:
+                assert answer["responseType"] == {"value": "ER"}, answer
+                assert set(answer["responseDetail"]) == {"errorCode", "errorDesc", "errorType"}
