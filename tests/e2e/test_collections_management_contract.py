@@ -1527,8 +1527,29 @@ def _registered(response: httpx.Response, account: str) -> int:
             "PPPS",
             {"term": 24, "grace_months": 24, "annual_rate": "33"},
         ),
-        # OTC (credit card): CNTL; OCR (revolving): PPPL.
+        # OTC (credit card): CNTL and REDIF (Rediferido: strategyId 04, causal 0000);
+        # OCR (revolving): PPPL; BM: CNTL.
         (OTC_CNTL, "456892344", "CNTL", {}),
+        (
+            {
+                **OTC_CNTL,
+                "collection": {
+                    **OTC_CNTL["collection"],
+                    "strategyType": "REDIFERIDO",
+                    "strategyId": "04",
+                    "causalCode": "0000",
+                },
+            },
+            "456892344",
+            "REDIF",
+            {"term": 24},
+        ),
+        (
+            {**OTC_CNTL, "clientApp": {"name": "BM"}},
+            "456892344",
+            "CNTL",
+            {"condonation": {"late_interest": "50"}},
+        ),
         (OCR_PPPL, "456892344", "PPPL", {"term": 24}),
         # OCR / OTC pre-approved PRERM: grace and dead months from the offer.
         (
