@@ -7,6 +7,7 @@
 #   RECAUDO_TEST_BACKENDS=sqlite        run the suite on SQLite only (no PostgreSQL needed)
 #   RECAUDO_TEST_PG_URL=postgresql+psycopg://user@host:5432/postgres   another server
 #   RECAUDO_TEST_WORKERS=2              pytest-xdist workers (0 runs in one process)
+#   RECAUDO_SKIP_BROWSER_TESTS=1        skip the Chromium tests (else Chromium is installed)
 set -uo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -42,6 +43,23 @@ if [[ ",$backends," == *",postgresql,"* ]] && ! pg_reachable; then
     echo "error: PostgreSQL at ${pg_url} is not reachable; start it, point" \
       "RECAUDO_TEST_PG_URL at one, or set RECAUDO_TEST_BACKENDS=sqlite" >&2
     exit 1
+  fi
+fi
+
+# The browser tests (tests/browser) drive Debian's Chromium: install it when it is missing
+# and we may (root with apt-get); otherwise they fail saying so, unless
+# RECAUDO_SKIP_BROWSER_TESTS=1.
+if [[ ! -x /usr/bin/chromium && "${RECAUDO_SKIP_BROWSER_TESTS:-}" != 1 ]]; then
+  if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    echo "Chromium is missing: apt-get install -y chromium ..." >&2
+    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y chromium >/dev/null; then
+      DEBIAN_FRONTEND=noninteractive apt-get update >/dev/null \
+        && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium >/dev/null \
+        || echo "warning: installing chromium failed: the browser tests will fail" >&2
+    fi
+  else
+    echo "warning: /usr/bin/chromium is missing (install the chromium package as root, or" \
+      "set RECAUDO_SKIP_BROWSER_TESTS=1): the browser tests will fail" >&2
   fi
 fi
 
