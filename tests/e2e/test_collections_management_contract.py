@@ -9,7 +9,7 @@ import base64
 import copy
 import json
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -17,16 +17,25 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import select
 
 from recaudo.adapters.db.tables import Company, ContractCommitment, Customer, PaymentProfile
+from recaudo.bootstrap import Container
 from recaudo.domain.money import Money
 from recaudo.domain.plans import french_schedule
 from recaudo.services import contract_clients, debt_components, policies
 from recaudo.services import negotiations as neg
 from recaudo.services.companies import NewCompany, create_company
 from recaudo.services.policies import NewPolicy
-from tests.e2e.conftest import MAX_UPLOAD_BYTES, ROOT_ACTOR, Api, LogCapture, assert_problem
+from tests.e2e.conftest import (
+    MAX_UPLOAD_BYTES,
+    ROOT_ACTOR,
+    Api,
+    LogCapture,
+    Server,
+    assert_problem,
+)
 
 PREFIX = "/collections-management"
 # The document's header examples (Negotiations table).
@@ -1967,3 +1976,33 @@ def test_mutated_payloads_never_fail_the_server(cm: Contract) -> None:
             if response.status_code >= 400:
                 assert answer["responseType"] == {"value": "ER"}, answer
                 assert set(answer["responseDetail"]) == {"errorCode", "errorDesc", "errorType"}
+
+
+def test_another_routes_path_with_a_wrong_method_is_405(
+    serve: Callable[[Callable[[FastAPI], None] | None], tuple[Server, Container]],
+) -> None:
+    """An operation another module adds under the prefix (before the catch-all) keeps
+    its 405 for other methods, in the contract's shape."""
+
+    def hook(app: FastAPI) -> None:
+        @app.post("/collections-management/v1/other")
+        def other() -> dict[str, str]:
+            return {"ok": "yes"}
+
+        app.router.routes.insert(0, app.router.routes.pop())
+
+    server, _ = serve(hook)
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        assert http.post(f"{PREFIX}/v1/other").json() == {"ok": "yes"}
+        assert_error(
+            http.get(f"{PREFIX}/v1/other"),
+            405,
+            "10405",
+            "Metodo GET no permitido en /collections-management/v1/other",
+        )
+        assert_error(
+            http.get(f"{PREFIX}/v1/others"),
+            404,
+            "10404",
+            "Recurso no existe: /collections-management/v1/others",
+        )

@@ -31,6 +31,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
+from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from recaudo.bootstrap import Container
@@ -638,9 +639,21 @@ async def agreement_ics(request: Request) -> Response:
 )
 async def elsewhere(request: Request) -> Response:
     path = request.url.path
-    if path in METHODS:
+    if path in METHODS or _other_route_has(request):
         raise contract.bad_method(request.method, path)
     raise contract.no_route(path)
+
+
+def _other_route_has(request: Request) -> bool:
+    """Whether a route registered elsewhere under the prefix (another contract's
+    operation) serves this path with another method."""
+    for route in request.app.router.routes:
+        if getattr(route, "endpoint", None) is elsewhere:
+            continue
+        match, _ = route.matches(request.scope)
+        if match is Match.PARTIAL:
+            return True
+    return False
 
 
 # --- size guard ------------------------------------------------------------------------
