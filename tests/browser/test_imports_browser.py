@@ -96,3 +96,32 @@ def test_a_refused_file_is_shown_in_place(as_role: Callable[..., Page]) -> None:
     page.get_by_role("button", name="Importar").click()
     expect(page).to_have_url(re.compile(r"/importaciones/\d+$"))
     expect(page.locator("#import-status")).to_have_text("Completada")
+
+
+def test_the_progress_bar_follows_the_upload(as_role: Callable[..., Page], api: Api) -> None:
+    """On a slow link (Chromium's network emulation) the bar moves with the bytes sent,
+    then says the server is processing the rows."""
+    rows = "".join(f"12.345.678-5,Juan Pérez,L-{n:05d},2026-04-05,15000\n" for n in range(4000))
+    content = ("rut,nombre,id_deuda,vencimiento,monto\n" + rows).encode()
+    page = as_role(Role.OPERATOR)
+    page.goto("/importaciones")
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send(
+        "Network.emulateNetworkConditions",
+        {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": 60_000},
+    )
+    seen: list[str] = []
+    choose_file(page, "grande.csv", content)
+    page.get_by_role("button", name="Importar").click()
+    text = page.locator("#import-progress-text")
+    expect(text).to_contain_text("Subiendo el archivo:")
+    expect(page.get_by_role("button", name="Importar")).to_be_disabled()
+    value = page.locator("#import-progress-bar").get_attribute("value")
+    seen.append(value or "")
+    expect(page).to_have_url(re.compile(r"/importaciones/1$"), timeout=30_000)
+    assert seen[0] != ""
+    assert 0 <= int(seen[0]) < 100
+    expect(
+        page.locator("#import-counts").get_by_role("row", name="Deudas agregadas")
+    ).to_contain_text("4.000")
