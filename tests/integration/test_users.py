@@ -178,6 +178,9 @@ def test_password_policy_per_company_and_strictest_for_several(
     created = new_user(uow, clock, admin, company)
     assert created.provisional_password is not None
     assert len(created.provisional_password) == 14
+    # Letters and digits even where the policy does not ask for digits (another may).
+    assert any(c.isdigit() for c in created.provisional_password)
+    assert any(c.isalpha() for c in created.provisional_password)
     beta = create_company(uow, NewCompany("beta", "Beta Ltda", "CL"), actor=admin, clock=clock)
     users.set_password_policy(uow, beta.id, Policy(10, False, True), actor=admin, clock=clock)
     new_user(uow, clock, admin, beta)

@@ -183,6 +183,7 @@ class SessionView:
     timezone: str | None
     role: Role | None
     expires_at: datetime
+    has_flashes: bool = False
 
     @property
     def actor(self) -> Actor:
@@ -244,12 +245,17 @@ def _verify(password_hash: str, password: str) -> bool:
 
 
 def provisional_password(policy: Policy = DEFAULT_POLICY) -> str:
-    """A random password with letters and digits, long enough for the policy."""
+    """A random password, always with letters and digits, long enough for the policy.
+
+    Letters and digits whatever the policy says: the user may belong to another company
+    whose policy asks for them.
+    """
     length = max(PROVISIONAL_LENGTH, policy.min_length)
     alphabet = string.ascii_letters + string.digits
+    rules = DEFAULT_POLICY.stricter(policy)
     while True:
         candidate = "".join(secrets.choice(alphabet) for _ in range(length))
-        if not policy.problems(candidate):
+        if not rules.problems(candidate):
             return candidate
 
 
@@ -734,11 +740,17 @@ def _session_view(
         timezone=company.timezone if company is not None else None,
         role=chosen.role if chosen is not None else None,
         expires_at=session.expires_at,
+        has_flashes=bool(session.flashes),
     )
 
 
 def session_for(uow: UnitOfWork, token: str, *, limits: Limits, clock: Clock) -> SessionView | None:
-    """The live session behind a cookie token, or None (unknown, revoked, expired, idle)."""
+    """The live session behind a cookie token, or None (unknown, revoked, expired, idle).
+
+    Only reads under `uow` (a read-only one will do: on SQLite a page must not wait for
+    the write lock a long import holds); the visit is recorded at most once a minute, in
+    a short write of its own.
+    """
     if not token or len(token) > 200:
         return None
     with uow:
@@ -759,11 +771,18 @@ def session_for(uow: UnitOfWork, token: str, *, limits: Limits, clock: Clock) ->
         memberships = _memberships(uow, user.id)
         if not any(m.active for m in memberships):
             return None
-        if now - session.last_seen_at >= TOUCH_EVERY:
-            session.last_seen_at = now
         view = _session_view(uow, session, user, memberships)
-        uow.commit()
-        return view
+        stale = now - session.last_seen_at >= TOUCH_EVERY
+    if stale:
+        toucher = UnitOfWork(uow.engine)
+        with toucher:
+            toucher.session.execute(
+                update(WebSession)
+                .where(WebSession.id == view.id, WebSession.last_seen_at < now)
+                .values(last_seen_at=now)
+            )
+            toucher.commit()
+    return view
 
 
 def choose_company(

@@ -57,6 +57,8 @@ PRE_SESSION_CSRF_COOKIE = "recaudo_csrf"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Set on the request when this request pushed a flash message (render pops them then).
+FLASH_PUSHED = "web_flash_pushed"
 SIGN_IN_URL = "/ingresar"
 CHANGE_PASSWORD_URL = "/cuenta/contrasena"  # noqa: S105 - a path, not a password
 CHOOSE_COMPANY_URL = "/empresa"
@@ -173,6 +175,7 @@ class WebContext:
     def flash(self, text: str, kind: str = "ok") -> None:
         """A message for the next page shown (after a redirect). kind: ok | error | info."""
         users.push_flash(self.container.uow(), self.session.id, text, kind)
+        self.request.scope[FLASH_PUSHED] = True
 
 
 def container_of(request: Request) -> Container:
@@ -193,7 +196,7 @@ def session_of(request: Request) -> SessionView | None:
     token = request.cookies.get(SESSION_COOKIE, "")
     view = (
         users.session_for(
-            container.uow(), token, limits=limits_of(container), clock=container.clock
+            container.uow(write=False), token, limits=limits_of(container), clock=container.clock
         )
         if token
         else None
@@ -444,7 +447,8 @@ def render(
     web: WebContext | None = request.scope.get("web_context")
     session: SessionView | None = request.scope.get("web_session")
     flashes: list[dict[str, str]] = []
-    if session is not None and request.headers.get("HX-Request") != "true":
+    pending = session is not None and (session.has_flashes or request.scope.get(FLASH_PUSHED))
+    if session is not None and pending and request.headers.get("HX-Request") != "true":
         flashes = users.pop_flashes(container_of(request).uow(), session.id)
     values: dict[str, Any] = {
         "request": request,
