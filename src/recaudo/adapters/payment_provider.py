@@ -136,3 +136,29 @@ class HttpPaymentProvider:
             return value if isinstance(value, str) else None
 
         return ProviderStatus(str(state), text("trace_code"), text("bank"), text("message"))
+
+
+PROVIDER_URL_ENV = "RECAUDO_CHECKOUT_PROVIDER_URL"
+
+
+class UnconfiguredProvider:
+    """No provider configured: every call is unavailable (pages say so, nothing breaks)."""
+
+    name = "none"
+
+    def banks(self) -> list[tuple[str, str]]:
+        raise ProviderUnavailable("no payment provider is configured")
+
+    def create_payment(self, request: PaymentRequest) -> ProviderSession:
+        raise ProviderUnavailable("no payment provider is configured")
+
+    def status(self, session: str) -> ProviderStatus:
+        raise ProviderUnavailable("no payment provider is configured")
+
+
+def configured_provider() -> PaymentProvider:
+    """The provider at `RECAUDO_CHECKOUT_PROVIDER_URL` (the simulator in development)."""
+    import os
+
+    url = os.environ.get(PROVIDER_URL_ENV)
+    return HttpPaymentProvider(url) if url else UnconfiguredProvider()

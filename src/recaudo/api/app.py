@@ -14,6 +14,7 @@ from recaudo.api.errors import ProblemGuard, install_error_handlers
 from recaudo.api.routers import (
     agreements,
     audit,
+    checkout,
     commitments,
     companies,
     creditor_accounts,
@@ -101,6 +102,7 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(creditor_accounts.router, prefix=PREFIX)
     app.include_router(negotiations.router, prefix=PREFIX)
     app.include_router(policies.router, prefix=PREFIX)
+    app.include_router(checkout.router, prefix=PREFIX)
     app.include_router(health.router)
     app.include_router(collections_management.router)
 

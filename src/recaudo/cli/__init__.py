@@ -11,6 +11,7 @@ from recaudo.cli.main import app, worker_app
 __all__ = ["app", "worker_app"]
 
 from recaudo.cli import (
+    checkout,  # noqa: F401
     commitments,  # noqa: F401
     contract_client,  # noqa: F401
     delivery,  # noqa: F401

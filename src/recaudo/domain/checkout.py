@@ -193,6 +193,13 @@ def _check_kind(spec: ReferenceSpec, value: str, id_type: str | None) -> str | N
     return None
 
 
+def _fixed(spec: ReferenceSpec) -> str | None:
+    """The value a constant or a read-only field with a fixed value always takes."""
+    if spec.kind == "constant" or (spec.read_only and spec.fixed_value is not None):
+        return spec.fixed_value or ""
+    return None
+
+
 def validate_references(
     specs: Sequence[ReferenceSpec], submitted: Sequence[str | None] | Mapping[int, str | None]
 ) -> ValidReferences:
@@ -213,7 +220,7 @@ def validate_references(
         raw = list(submitted) + [None] * (len(specs) - len(submitted))
     id_type = next(
         (
-            (value or "").strip().upper()
+            (_fixed(spec) or value or "").strip().upper()
             for spec, value in zip(specs, raw, strict=True)
             if spec.kind == "customer_id_type"
         ),
@@ -224,8 +231,9 @@ def validate_references(
     price: int | None = None
     for index, (spec, given_value) in enumerate(zip(specs, raw, strict=True)):
         value = (given_value or "").strip()
-        if spec.kind == "constant" or (spec.read_only and spec.fixed_value is not None):
-            value = spec.fixed_value or ""
+        forced = _fixed(spec)
+        if forced is not None:
+            value = forced
         elif spec.fixed_value is not None and not value:
             value = spec.fixed_value
         if spec.upper_case:

@@ -5,6 +5,7 @@ Each feature keeps its job in its own module here and adds it to `PERIODIC_JOBS`
 
 from __future__ import annotations
 
+from recaudo.jobs.checkout import CHECKOUT_CONFIRMATION_JOB, CHECKOUT_EXPIRY_JOB
 from recaudo.jobs.checkpoint import CHECKPOINT_JOB
 from recaudo.jobs.commitments import ACTIVE_FLAGS_JOB, GENERATION_JOB
 from recaudo.jobs.delivery import DELIVERY_JOB, RETENTION_JOB
@@ -22,4 +23,6 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
     GENERATION_JOB,
     ACTIVE_FLAGS_JOB,
     NEGOTIATION_REVIEW_JOB,
+    CHECKOUT_EXPIRY_JOB,
+    CHECKOUT_CONFIRMATION_JOB,
 )

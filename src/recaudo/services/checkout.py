@@ -870,3 +870,30 @@ def payable_services(uow: UnitOfWork, company_slug: str, today: date) -> list[Se
             if (row.active_from is None or row.active_from <= today)
             and (row.active_until is None or today <= row.active_until)
         ]
+
+
+@dataclass(frozen=True, slots=True)
+class PublicCompany:
+    id: int
+    slug: str
+    legal_name: str
+
+
+def public_company(
+    uow: UnitOfWork, *, slug: str | None = None, company_id: int | None = None
+) -> PublicCompany:
+    """What the public payment page shows of a company (no sign-in)."""
+    with uow:
+        if slug is not None:
+            company = uow.session.scalar(select(Company).where(Company.slug == slug))
+        else:
+            company = uow.session.get(Company, company_id)
+        if company is None:
+            raise NotFound("no such company")
+        return PublicCompany(company.id, company.slug, company.legal_name)
+
+
+def public_service(uow: UnitOfWork, company_id: int, code: str) -> ServiceView:
+    """A service as the public payment page shows it (no sign-in)."""
+    with uow:
+        return service_view(uow, service_row(uow, company_id, code))

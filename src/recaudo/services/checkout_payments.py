@@ -243,13 +243,18 @@ def _start(
         rules.check_open(local_midnight.date())
         specs = reference_specs(uow, service.id)
         valid = validate_references(specs, list(cmd.references))
+        email = None
         if cmd.payer_email is not None:
-            email = validate_references(
-                [states.ReferenceSpec("Correo del pagador", kind="email", required=True)],
-                [cmd.payer_email],
-            ).values[0]
-        else:
-            email = None
+            try:
+                email = validate_references(
+                    [states.ReferenceSpec("Correo del pagador", kind="email", required=True)],
+                    [cmd.payer_email],
+                ).values[0]
+            except ValidationFailed:
+                raise ValidationFailed(
+                    "the payer's e-mail is not valid",
+                    fields={"payer_email": "Correo del pagador: debe ser un correo válido"},
+                ) from None
         customer = _customer_of(uow, company, [s.kind for s in specs], valid.values)
         portfolio_total: int | None = None
         debt_refs: list[str] = []
