@@ -265,3 +265,90 @@ def test_next_url_is_kept_and_never_leaves_the_site(api: Api, web: list[WebClien
     other = new_client(api, web)
     for evil in ("https://evil.example/", "//evil.example/x", "/\\evil.example"):
         assert other.sign_in("ana@acme.cl", PASSWORD, next_url=evil).headers["location"] == "/"
+
+
+def test_users_admin_pages(api: Api, web: list[WebClient]) -> None:
+    ana = add_user(api.uow, api.clock, api.acme, Role.ADMIN, "ana@acme.cl", name="Ana Rojas")
+    client = new_client(api, web).signed_in("ana@acme.cl")
+    created = client.post(
+        "/usuarios/nuevo", {"email": "Olga@Acme.cl", "name": "Olga Díaz", "role": "operator"}
+    )
+    assert created.status_code == 200
+    assert '<h1 id="titulo">Usuario creado</h1>' in created.text
+    found = re.search(
+        r'<code class="secret" id="contrasena-provisional">(\w+)</code>', created.text
+    )
+    assert found is not None and len(found.group(1)) == 14
+    olga = new_client(api, web)
+    assert olga.sign_in("olga@acme.cl", found.group(1)).headers["location"] == (
+        "/cuenta/contrasena"
+    )
+
+    again = client.post(
+        "/usuarios/nuevo", {"email": "olga@acme.cl", "name": "Olga", "role": "operator"}
+    )
+    assert again.status_code == 409
+    assert "El usuario olga@acme.cl ya pertenece a esta empresa." in again.text
+    bad = client.post("/usuarios/nuevo", {"email": "olga", "name": "Olga", "role": "jefe"})
+    assert bad.status_code == 422
+    assert "Elija un rol válido." in bad.text
+
+    listing = client.get("/usuarios")
+    assert listing.status_code == 200
+    assert re.findall(r'<td><a href="/usuarios/(\d+)">([^<]+)</a></td>', listing.text) == [
+        (str(ana.user_id), "Ana Rojas"),
+        (re.findall(r'/usuarios/(\d+)">Olga', listing.text)[0], "Olga Díaz"),
+    ]
+    assert "Contraseña provisional" in listing.text
+
+    # The last administrator cannot stop being one: the page says why.
+    demote = client.post(f"/usuarios/{ana.user_id}/rol", {"role": "auditor"})
+    assert demote.headers["location"] == f"/usuarios/{ana.user_id}"
+    page = client.get(f"/usuarios/{ana.user_id}")
+    assert "La empresa debe conservar al menos un administrador activo." in page.text
+    # Resetting one's own password goes through the password page instead.
+    own = client.post(f"/usuarios/{ana.user_id}/restablecer")
+    assert own.status_code == 303
+    assert "Para cambiar su propia contraseña" in client.get(f"/usuarios/{ana.user_id}").text
+
+    # No such user: the 404 page, in Spanish.
+    missing = client.get("/usuarios/999999")
+    assert missing.status_code == 404
+    assert "No encontrado" in missing.text
+    assert "La página o el registro que busca no existe." in missing.text
+
+
+def test_another_companys_user_is_not_reachable(api: Api, web: list[WebClient]) -> None:
+    add_user(api.uow, api.clock, api.acme, Role.ADMIN, "ana@acme.cl")
+    beto = add_user(api.uow, api.clock, api.beta, Role.OPERATOR, "beto@beta.cl")
+    client = new_client(api, web).signed_in("ana@acme.cl")
+    assert client.get(f"/usuarios/{beto.user_id}").status_code == 404
+    for action in ("rol", "desactivar", "restablecer"):
+        response = client.post(f"/usuarios/{beto.user_id}/{action}", {"role": "admin"})
+        assert response.status_code == 404, action
+    # Beto still signs in with his password.
+    assert new_client(api, web).sign_in("beto@beta.cl", PASSWORD).status_code == 303
+
+
+def test_password_policy_page(api: Api, web: list[WebClient]) -> None:
+    add_user(api.uow, api.clock, api.acme, Role.ADMIN, "ana@acme.cl")
+    client = new_client(api, web).signed_in("ana@acme.cl")
+    page = client.get("/usuarios/politica")
+    assert 'value="8"' in page.text
+    too_short = client.post("/usuarios/politica", {"min_length": "6", "require_digits": "true"})
+    assert too_short.status_code == 422
+    assert "La longitud mínima debe estar entre 8 y 128." in too_short.text
+    saved = client.post("/usuarios/politica", {"min_length": "12", "require_letters": "true"})
+    assert saved.headers["location"] == "/usuarios"
+    listing = client.get("/usuarios")
+    assert "Política de contraseñas guardada." in listing.text
+    assert "Contraseñas: al menos 12 caracteres, con letras." in listing.text
+    operator = add_user(api.uow, api.clock, api.acme, Role.OPERATOR, "olga@acme.cl", password=None)
+    olga = new_client(api, web)
+    olga.sign_in(operator.email, operator.password)
+    olga.get("/cuenta/contrasena")
+    short = olga.post(
+        "/cuenta/contrasena",
+        {"current": operator.password, "new": "Corta-123", "confirm": "Corta-123"},
+    )
+    assert "La contraseña debe tener al menos 12 caracteres." in short.text
