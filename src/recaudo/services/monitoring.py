@@ -11,10 +11,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from typing import BinaryIO
+from typing import Any, BinaryIO
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, select
+from sqlalchemy import ColumnElement, Row, Select, func, select
 
 from recaudo.adapters.db.tables import ChannelAgreement, Company, Customer, Payment
 from recaudo.adapters.db.uow import UnitOfWork
@@ -22,7 +22,7 @@ from recaudo.domain import ids, money
 from recaudo.domain.errors import ValidationFailed
 from recaudo.domain.payments import PaymentMethod, PaymentStatus
 from recaudo.formats.tabular import Cell, TableFormat, write_table
-from recaudo.services.queries import Paging, _count, get_company
+from recaudo.services.queries import Paging, get_company
 from recaudo.services.views import Page
 
 FIRST_PAGE = Paging()
@@ -73,67 +73,90 @@ def _minor(value: Decimal | str | None, currency: str, field: str) -> int | None
         raise ValidationFailed(str(error), field=field) from None
 
 
-def _filtered(company: Company, search: PaymentSearch) -> Select[Payment, Customer, str]:
-    stmt = (
-        select(Payment, Customer, ChannelAgreement.channel)
-        .outerjoin(Customer, Customer.id == Payment.customer_id)
-        .outerjoin(ChannelAgreement, ChannelAgreement.id == Payment.agreement_id)
-        .where(Payment.company_id == company.id)
-    )
+def _conditions(company: Company, search: PaymentSearch) -> list[ColumnElement[bool]]:
+    """The WHERE clauses of `search` (refused before any query when a filter is bad)."""
+    where: list[ColumnElement[bool]] = [Payment.company_id == company.id]
     zone = ZoneInfo(company.timezone)
     if search.date_from and search.date_to and search.date_from > search.date_to:
         raise ValidationFailed("the date range ends before it starts", field="date_to")
     if search.date_from is not None:
-        stmt = stmt.where(Payment.paid_at >= _local_start(search.date_from, zone))
+        where.append(Payment.paid_at >= _local_start(search.date_from, zone))
     if search.date_to is not None:
-        stmt = stmt.where(Payment.paid_at < _local_start(search.date_to + timedelta(days=1), zone))
+        where.append(Payment.paid_at < _local_start(search.date_to + timedelta(days=1), zone))
     if search.channel:
-        stmt = stmt.where(Payment.channel == search.channel)
+        where.append(Payment.channel == search.channel)
     if search.method:
         try:
-            stmt = stmt.where(Payment.method == PaymentMethod(search.method).value)
+            where.append(Payment.method == PaymentMethod(search.method).value)
         except ValueError:
             raise ValidationFailed(f"unknown method {search.method!r}", field="method") from None
     if search.status:
         try:
-            stmt = stmt.where(Payment.status == PaymentStatus(search.status).value)
+            where.append(Payment.status == PaymentStatus(search.status).value)
         except ValueError:
             raise ValidationFailed(f"unknown status {search.status!r}", field="status") from None
     if search.agreement_id is not None:
-        stmt = stmt.where(Payment.agreement_id == search.agreement_id)
+        where.append(Payment.agreement_id == search.agreement_id)
     low = _minor(search.amount_min, company.currency, "amount_min")
     high = _minor(search.amount_max, company.currency, "amount_max")
     if low is not None and high is not None and low > high:
         raise ValidationFailed("the minimum amount is above the maximum", field="amount_max")
     if low is not None:
-        stmt = stmt.where(Payment.amount_minor >= low)
+        where.append(Payment.amount_minor >= low)
     if high is not None:
-        stmt = stmt.where(Payment.amount_minor <= high)
+        where.append(Payment.amount_minor <= high)
     if search.external_id and search.external_id.strip():
-        stmt = stmt.where(Payment.external_id == search.external_id.strip())
+        where.append(Payment.external_id == search.external_id.strip())
     if search.customer_id is not None:
-        stmt = stmt.where(Payment.customer_id == search.customer_id)
-    return stmt
+        where.append(Payment.customer_id == search.customer_id)
+    return where
 
 
-def _row(payment: Payment, customer: Customer | None, agreement_channel: str | None) -> PaymentRow:
+def _rows(where: list[ColumnElement[bool]]) -> Select[*tuple[Any, ...]]:
+    # Plain columns, not entities: no ORM objects (nor their allocations) per row.
+    return (
+        select(
+            Payment.id,
+            Payment.paid_at,
+            Payment.accounting_date,
+            Payment.channel,
+            Payment.agreement_id,
+            ChannelAgreement.channel.label("agreement_channel"),
+            Payment.method,
+            Payment.external_id,
+            Payment.amount_minor,
+            Payment.currency,
+            Payment.status,
+            Payment.customer_id,
+            Customer.name.label("customer_name"),
+            Customer.id_type,
+            Customer.national_id,
+        )
+        .outerjoin(Customer, Customer.id == Payment.customer_id)
+        .outerjoin(ChannelAgreement, ChannelAgreement.id == Payment.agreement_id)
+        .where(*where)
+        .order_by(Payment.paid_at.desc(), Payment.id.desc())
+    )
+
+
+def _row(r: Row[*tuple[Any, ...]]) -> PaymentRow:
     return PaymentRow(
-        id=payment.id,
-        paid_at=payment.paid_at,
-        accounting_date=payment.accounting_date,
-        channel=payment.channel,
-        agreement_id=payment.agreement_id,
-        agreement_channel=agreement_channel,
-        method=payment.method,
-        external_id=payment.external_id,
-        amount=money.from_minor(payment.amount_minor, payment.currency),
-        currency=payment.currency,
-        status=payment.status,
-        customer_id=payment.customer_id,
-        customer_name=customer.name if customer else None,
+        id=r.id,
+        paid_at=r.paid_at,
+        accounting_date=r.accounting_date,
+        channel=r.channel,
+        agreement_id=r.agreement_id,
+        agreement_channel=r.agreement_channel,
+        method=r.method,
+        external_id=r.external_id,
+        amount=money.from_minor(r.amount_minor, r.currency),
+        currency=r.currency,
+        status=r.status,
+        customer_id=r.customer_id,
+        customer_name=r.customer_name,
         customer_national_id=(
-            ids.format_national_id(ids.IdType(customer.id_type), customer.national_id)
-            if customer
+            ids.format_national_id(ids.IdType(r.id_type), r.national_id)
+            if r.national_id is not None
             else None
         ),
     )
@@ -143,25 +166,17 @@ def search_payments(
     uow: UnitOfWork, company_id: int, search: PaymentSearch, *, paging: Paging = FIRST_PAGE
 ) -> Page[PaymentRow]:
     """One page of the matching payments, newest first."""
-    company = get_company(uow, company_id)
-    stmt = _filtered(company, search)
-    total = _count(uow.session, stmt.with_only_columns(Payment.id))
-    rows = uow.session.execute(
-        stmt.order_by(Payment.paid_at.desc(), Payment.id.desc())
-        .offset(paging.offset)
-        .limit(paging.page_size)
-    )
-    return Page([_row(p, c, a) for p, c, a in rows], total, paging.page, paging.page_size)
+    where = _conditions(get_company(uow, company_id), search)
+    total = int(uow.session.scalar(select(func.count(Payment.id)).where(*where)) or 0)
+    rows = uow.session.execute(_rows(where).offset(paging.offset).limit(paging.page_size))
+    return Page([_row(r) for r in rows], total, paging.page, paging.page_size)
 
 
 def iter_payments(uow: UnitOfWork, company_id: int, search: PaymentSearch) -> Iterator[PaymentRow]:
     """Every matching payment, newest first, streamed (exports of any size)."""
-    company = get_company(uow, company_id)
-    stmt = _filtered(company, search).order_by(Payment.paid_at.desc(), Payment.id.desc())
-    for payment, customer, agreement_channel in uow.session.execute(
-        stmt.execution_options(yield_per=2000)
-    ):
-        yield _row(payment, customer, agreement_channel)
+    where = _conditions(get_company(uow, company_id), search)
+    for r in uow.session.execute(_rows(where).execution_options(yield_per=2000)):
+        yield _row(r)
 
 
 EXPORT_HEADERS = (
@@ -185,7 +200,7 @@ def write_export(
 ) -> int:
     """The matching payments as CSV or XLSX; returns how many rows were written."""
     company = get_company(uow, company_id)
-    _filtered(company, search)  # bad filters refused before the first byte
+    _conditions(company, search)  # bad filters refused before the first byte
     if str(fmt) not in (TableFormat.CSV.value, TableFormat.XLSX.value):
         raise ValidationFailed(f"unknown table format {fmt!r} (csv or xlsx)", field="format")
     count = 0

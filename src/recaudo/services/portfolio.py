@@ -12,13 +12,14 @@ from datetime import date
 from decimal import Decimal
 from typing import BinaryIO
 
-from sqlalchemy import Select, select
+from sqlalchemy import ColumnElement, Select, func, select
 
-from recaudo.adapters.db.tables import Company, Customer, Debt, Payment
+from recaudo.adapters.db.tables import Allocation, Company, Customer, Debt, Payment
 from recaudo.adapters.db.uow import UnitOfWork
 from recaudo.domain import ids, money
 from recaudo.domain.debts import PAYABLE, DebtStatus
 from recaudo.domain.errors import ValidationFailed
+from recaudo.domain.payments import PaymentStatus
 from recaudo.formats.tabular import Cell, TableFormat, write_table
 from recaudo.services import commitments
 from recaudo.services.balances import paid_of_debt
@@ -64,36 +65,42 @@ def _minor(value: Decimal | str | None, currency: str, field: str) -> int | None
         raise ValidationFailed(str(error), field=field) from None
 
 
-def _filtered(company: Company, search: DebtSearch) -> Select[Debt, int, Customer]:
-    stmt = (
-        select(Debt, paid_of_debt(), Customer)
-        .join(Customer, Customer.id == Debt.customer_id)
-        .where(Debt.company_id == company.id)
-    )
+def _conditions(company: Company, search: DebtSearch) -> list[ColumnElement[bool]]:
+    """The WHERE clauses of `search` (refused before any query when a filter is bad)."""
+    where: list[ColumnElement[bool]] = [Debt.company_id == company.id]
     if search.status == PAYABLE_FILTER:
-        stmt = stmt.where(Debt.status.in_([s.value for s in PAYABLE]))
+        where.append(Debt.status.in_([s.value for s in PAYABLE]))
     elif search.status:
         try:
-            stmt = stmt.where(Debt.status == DebtStatus(search.status).value)
+            where.append(Debt.status == DebtStatus(search.status).value)
         except ValueError:
             raise ValidationFailed(f"unknown status {search.status!r}", field="status") from None
     if search.due_from and search.due_to and search.due_from > search.due_to:
         raise ValidationFailed("the due date range ends before it starts", field="due_to")
     if search.due_from is not None:
-        stmt = stmt.where(Debt.due_date >= search.due_from)
+        where.append(Debt.due_date >= search.due_from)
     if search.due_to is not None:
-        stmt = stmt.where(Debt.due_date <= search.due_to)
+        where.append(Debt.due_date <= search.due_to)
     low = _minor(search.amount_min, company.currency, "amount_min")
     high = _minor(search.amount_max, company.currency, "amount_max")
     if low is not None and high is not None and low > high:
         raise ValidationFailed("the minimum amount is above the maximum", field="amount_max")
     if low is not None:
-        stmt = stmt.where(Debt.amount_minor >= low)
+        where.append(Debt.amount_minor >= low)
     if high is not None:
-        stmt = stmt.where(Debt.amount_minor <= high)
+        where.append(Debt.amount_minor <= high)
     if search.customer_id is not None:
-        stmt = stmt.where(Debt.customer_id == search.customer_id)
-    return stmt
+        where.append(Debt.customer_id == search.customer_id)
+    return where
+
+
+def _filtered(where: list[ColumnElement[bool]]) -> Select[Debt, int, Customer]:
+    return (
+        select(Debt, paid_of_debt(), Customer)
+        .join(Customer, Customer.id == Debt.customer_id)
+        .where(*where)
+        .order_by(Debt.due_date, Debt.id)
+    )
 
 
 def _row(debt: Debt, paid: int, customer: Customer) -> DebtRow:
@@ -108,12 +115,9 @@ def search_debts(
     uow: UnitOfWork, company_id: int, search: DebtSearch, *, paging: Paging = FIRST_PAGE
 ) -> Page[DebtRow]:
     """One page of the matching debts, by due date."""
-    company = get_company(uow, company_id)
-    stmt = _filtered(company, search)
-    total = _count(uow.session, stmt.with_only_columns(Debt.id))
-    rows = uow.session.execute(
-        stmt.order_by(Debt.due_date, Debt.id).offset(paging.offset).limit(paging.page_size)
-    )
+    where = _conditions(get_company(uow, company_id), search)
+    total = int(uow.session.scalar(select(func.count(Debt.id)).where(*where)) or 0)
+    rows = uow.session.execute(_filtered(where).offset(paging.offset).limit(paging.page_size))
     return Page([_row(d, p, c) for d, p, c in rows], total, paging.page, paging.page_size)
 
 
@@ -135,30 +139,79 @@ EXPORT_HEADERS = (
 def write_export(
     uow: UnitOfWork, company_id: int, search: DebtSearch, fmt: TableFormat | str, out: BinaryIO
 ) -> int:
-    """The matching debts (by due date) as CSV or XLSX; returns how many rows."""
+    """The matching debts (by due date) as CSV or XLSX; returns how many rows.
+
+    Plain columns and the paid sums of the company's applied payments grouped once (a
+    correlated sum and an ORM object per debt made 300,000 debts take 30 s).
+    """
     company = get_company(uow, company_id)
-    stmt = _filtered(company, search).order_by(Debt.due_date, Debt.id)
+    where = _conditions(company, search)
     if str(fmt) not in (TableFormat.CSV.value, TableFormat.XLSX.value):
         raise ValidationFailed(f"unknown table format {fmt!r} (csv or xlsx)", field="format")
+    paid = (
+        select(Allocation.debt_id, func.sum(Allocation.amount_minor).label("paid"))
+        .join(Payment, Payment.id == Allocation.payment_id)
+        .where(Payment.company_id == company.id, Payment.status == PaymentStatus.APPLIED.value)
+        .group_by(Allocation.debt_id)
+        .subquery()
+    )
+    stmt = (
+        select(
+            Debt.external_id,
+            Customer.id_type,
+            Customer.national_id,
+            Customer.name,
+            Debt.concept,
+            Debt.issue_date,
+            Debt.due_date,
+            Debt.amount_minor,
+            func.coalesce(paid.c.paid, 0),
+            Debt.currency,
+            Debt.status,
+        )
+        .join(Customer, Customer.id == Debt.customer_id)
+        .outerjoin(paid, paid.c.debt_id == Debt.id)
+        .where(*where)
+        .order_by(Debt.due_date, Debt.id)
+    )
+    payable = {s.value for s in PAYABLE}
     count = 0
 
     def rows() -> Iterator[list[Cell]]:
         nonlocal count
-        for debt, paid, customer in uow.session.execute(stmt.execution_options(yield_per=2000)):
-            r = _row(debt, paid, customer)
+        formatted: dict[tuple[str, str], str] = {}
+        for (
+            ref,
+            id_type,
+            national_id,
+            name,
+            concept,
+            issued,
+            due,
+            amount,
+            paid_minor,
+            currency,
+            status,
+        ) in uow.session.execute(stmt.execution_options(yield_per=5000)):
+            key = (id_type, national_id)
+            if key not in formatted:
+                if len(formatted) > 10_000:
+                    formatted.clear()
+                formatted[key] = ids.format_national_id(ids.IdType(id_type), national_id)
+            got = int(paid_minor)
             count += 1
             yield [
-                r.debt.debt_id,
-                r.customer_national_id,
-                r.customer_name,
-                r.debt.concept,
-                r.debt.issue_date,
-                r.debt.due_date,
-                r.debt.amount,
-                r.debt.paid,
-                r.debt.open_amount,
-                r.debt.currency,
-                r.debt.status,
+                ref,
+                formatted[key],
+                name,
+                concept,
+                issued,
+                due,
+                money.from_minor(amount, currency),
+                money.from_minor(got, currency),
+                money.from_minor(amount - got if status in payable else 0, currency),
+                currency,
+                status,
             ]
 
     write_table(EXPORT_HEADERS, rows(), str(fmt), out)
