@@ -144,3 +144,25 @@ def test_sign_in_with_the_keyboard_only(page: Page, api: Api) -> None:
     page.wait_for_load_state()
     expect(page).to_have_url(re.compile(r"/cuenta/contrasena$"))
     expect(page.get_by_role("heading", name="Cambiar contraseña")).to_be_visible()
+
+
+def test_navigation_folds_behind_a_menu_on_small_screens(as_role: Callable[..., Page]) -> None:
+    page = as_role(Role.ADMIN, "ana@acme.cl", "Ana Rojas")
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto("/usuarios")
+    nav = page.get_by_role("navigation", name="Navegación principal")
+    expect(nav).to_be_hidden()
+    page.get_by_text("Menú", exact=True).click()
+    expect(nav).to_be_visible()
+    expect(nav.get_by_role("link", name="Usuarios")).to_have_attribute("aria-current", "page")
+    page.get_by_text("Menú", exact=True).click()
+    expect(nav).to_be_hidden()
+    # With the keyboard: the toggle takes the focus and Space opens the menu.
+    page.locator("#nav-toggle").focus()
+    page.keyboard.press("Space")
+    expect(nav).to_be_visible()
+    # On a wide screen the navigation is always there and the toggle is not.
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.goto("/usuarios")
+    expect(page.get_by_role("navigation", name="Navegación principal")).to_be_visible()
+    expect(page.get_by_text("Menú", exact=True)).to_be_hidden()
