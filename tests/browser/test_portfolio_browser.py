@@ -29,9 +29,14 @@ def test_find_a_customer_by_rut_with_dots_and_open_the_page(
     page = as_role(Role.CASHIER, name="Carla Caja")
     expect(page).to_have_url(re.compile(r"/cartera$"))  # a cashier lands on the search
     page.get_by_label("Buscar cliente por RUT, documento o nombre").fill("12.345.678-5")
-    page.get_by_role("button", name="Buscar", exact=True).click()
+    with page.expect_response(
+        lambda r: "/cartera?q=" in r.url and r.request.headers.get("hx-request") == "true"
+    ):
+        page.get_by_role("button", name="Buscar", exact=True).click()
     rows = page.locator("#customers-table tbody tr")
     expect(rows).to_have_count(1)
+    # htmx swapped the results in and put the search in the address bar.
+    expect(page).to_have_url(re.compile(r"/cartera\?q=12\.345\.678-5$"))
     expect(rows.first).to_contain_text("12.345.678-5")
     expect(rows.first).to_contain_text("Ana Lagos")
     expect(rows.first).to_contain_text("$ 12.490")

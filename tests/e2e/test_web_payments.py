@@ -209,6 +209,11 @@ def test_monitoring_list_filters_pages_and_export(api: Api) -> None:
     bad = auditor.get("/pagos", params={"desde": "02/03/2026"})
     assert bad.status_code == 422
     assert "Desde: la fecha debe tener el formato aaaa-mm-dd" in bad.text
+    # htmx swaps only successful answers in: the same error with 200.
+    swapped = auditor.get("/pagos", params={"desde": "x"}, headers={"HX-Request": "true"})
+    assert swapped.status_code == 200
+    assert "Desde: la fecha debe tener el formato aaaa-mm-dd" in swapped.text
+    assert 'hx-get="/pagos" hx-target="#resultados" hx-select="#resultados"' in page.text
     inverted = auditor.get("/pagos", params={"monto_min": "5", "monto_max": "1"})
     assert "El monto mínimo es mayor que el máximo." in inverted.text
 

@@ -104,6 +104,13 @@ def names() -> dict[str, Any]:
     }
 
 
+def filter_status(request: Request, error: str | None) -> int:
+    """422 for a bad filter; 200 to htmx, which swaps only successful answers in."""
+    if error is None or request.headers.get("HX-Request") == "true":
+        return 200
+    return 422
+
+
 def service_page(result: Any) -> Page[Any]:
     return Page(result.items, result.total, result.page, result.page_size)
 
@@ -247,7 +254,7 @@ def payments_page(request: Request, ctx: Anyone) -> Response:
     return render(
         request,
         "payments/list.html",
-        status_code=422 if error else 200,
+        status_code=filter_status(request, error),
         page=page,
         values=values,
         error=error,

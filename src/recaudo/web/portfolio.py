@@ -31,6 +31,7 @@ from recaudo.web.common import (
 from recaudo.web.payments import (
     DEBT_STATUS_NAMES,
     export_response,
+    filter_status,
     names,
     parse_date,
     service_page,
@@ -111,7 +112,7 @@ def search_page(
     return render(
         request,
         "portfolio/search.html",
-        status_code=422 if error else 200,
+        status_code=filter_status(request, error),
         q=text,
         page=page,
         error=error,
@@ -186,7 +187,7 @@ def debts_page(request: Request, ctx: Reader) -> Response:
     return render(
         request,
         "portfolio/debts.html",
-        status_code=422 if error else 200,
+        status_code=filter_status(request, error),
         page=page,
         values=values,
         error=error,
