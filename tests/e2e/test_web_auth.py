@@ -352,3 +352,47 @@ def test_password_policy_page(api: Api, web: list[WebClient]) -> None:
         {"current": operator.password, "new": "Corta-123", "confirm": "Corta-123"},
     )
     assert "La contraseña debe tener al menos 12 caracteres." in short.text
+
+
+def _web_routes(api: Api) -> list[tuple[str, str]]:
+    """(method, path) of every back-office route, path parameters filled with 1."""
+    from recaudo.web import page_routers
+
+    found: list[tuple[str, str]] = []
+    for router in page_routers():
+        for route in router.routes:
+            path = re.sub(r"\{[^}]+\}", "1", getattr(route, "path", ""))
+            for method in sorted(getattr(route, "methods", set()) - {"HEAD"}):
+                found.append((method, path))
+    return found
+
+
+PUBLIC = {("GET", "/ingresar"), ("POST", "/ingresar")}
+# The hosted payment page is public by design (docs/checkout.md): payers have no account.
+PUBLIC_PREFIXES = ("/pagar",)
+
+
+def test_every_page_needs_a_session(api: Api, web: list[WebClient]) -> None:
+    """No back-office route answers anything but the way to sign-in without a session."""
+    routes = _web_routes(api)
+    assert ("GET", "/usuarios") in routes and ("POST", "/salir") in routes
+    client = new_client(api, web)
+    for method, path in routes:
+        if (method, path) in PUBLIC or path.startswith(PUBLIC_PREFIXES):
+            continue
+        response = client.http.request(method, path)
+        assert response.status_code == 303, (method, path, response.status_code)
+        assert response.headers["location"].startswith("/ingresar"), (method, path)
+
+
+def test_administrator_pages_refuse_every_other_role(api: Api, web: list[WebClient]) -> None:
+    """Every route under /usuarios (and /canales) answers 403 to the other roles."""
+    admin_only = [(m, p) for m, p in _web_routes(api) if p.startswith(("/usuarios", "/canales"))]
+    assert len(admin_only) >= 9
+    for role in (Role.OPERATOR, Role.CASHIER, Role.AUDITOR):
+        add_user(api.uow, api.clock, api.acme, role, f"{role.value}@acme.cl")
+        client = new_client(api, web).signed_in(f"{role.value}@acme.cl")
+        for method, path in admin_only:
+            response = client.get(path) if method == "GET" else client.post(path, {})
+            assert response.status_code == 403, (role, method, path, response.status_code)
+            assert "Acceso denegado" in response.text
