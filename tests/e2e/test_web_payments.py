@@ -101,6 +101,12 @@ def test_cashier_registers_an_office_payment_and_prints_the_receipt(api: Api) ->
             (12000, "office", "cash", "user:cashier@acme.example")
         ]
 
+    # Back in the browser, the same form with another amount: refused, a fresh key offered.
+    changed = cashier.post("/pagos/nuevo", {**form, "monto": "13000"})
+    assert changed.status_code == 409
+    assert "Este formulario ya registró otro pago" in changed.text
+    assert f'name="clave" value="{key.group(1)}"' not in changed.text
+
     # Not for a cashier: other methods, the list, the detail, reversals, exports.
     transfer = cashier.post("/pagos/nuevo", {**form, "medio": "transfer", "clave": "x1"})
     assert transfer.status_code == 422

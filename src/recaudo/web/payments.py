@@ -383,11 +383,15 @@ def register_payment(
             request, ctx, customer_id=cliente, error=spanish(exc), chosen=chosen, status_code=422
         )
     except Conflict as exc:
-        message = (
-            "Una de las deudas elegidas ya no admite pagos."
-            if exc.code == "debt_not_payable"
-            else exc.message
-        )
+        if exc.code == "debt_not_payable":
+            message = "Una de las deudas elegidas ya no admite pagos."
+        elif "already used" in exc.message:
+            message = (
+                "Este formulario ya registró otro pago; ábralo de nuevo para registrar uno nuevo."
+            )
+            chosen["key"] = uuid.uuid4().hex
+        else:
+            message = exc.message
         return _new_form(
             request, ctx, customer_id=cliente, error=message, chosen=chosen, status_code=409
         )
