@@ -166,3 +166,28 @@ def test_navigation_folds_behind_a_menu_on_small_screens(as_role: Callable[..., 
     page.goto("/usuarios")
     expect(page.get_by_role("navigation", name="Navegación principal")).to_be_visible()
     expect(page.get_by_text("Menú", exact=True)).to_be_hidden()
+
+
+UNLABELLED_FIELDS = """
+() => [...document.querySelectorAll('input, select, textarea')]
+  .filter(e => e.type !== 'hidden' && e.labels.length === 0 && !e.getAttribute('aria-label'))
+  .map(e => e.name || e.id)
+"""
+
+
+def test_every_field_of_the_account_and_users_pages_has_a_label(
+    as_role: Callable[..., Page],
+) -> None:
+    page = as_role(Role.ADMIN, "ana@acme.cl", "Ana Rojas")
+    for path in (
+        "/cuenta/contrasena",
+        "/usuarios",
+        "/usuarios/nuevo",
+        "/usuarios/politica",
+    ):
+        page.goto(path)
+        assert page.evaluate(UNLABELLED_FIELDS) == [], path
+        assert page.locator("html").get_attribute("lang") == "es"
+    page.context.clear_cookies()
+    page.goto("/ingresar")
+    assert page.evaluate(UNLABELLED_FIELDS) == []
