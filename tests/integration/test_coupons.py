@@ -106,6 +106,7 @@ def add_transaction(
                 currency=company.currency,
                 confirmation_state="none",
                 confirmation_attempts=0,
+                receipt_state="none",
                 attempt=1,
                 created_at=now,
                 updated_at=now,
@@ -254,16 +255,11 @@ def test_correspondent_read_then_apply_then_replay(
         == view.number
     )
 
-    cmd = ApplyCoupon(
-        _lookup(view, view.element_string),
-        Decimal("1168375"),
-        "APIF6015320000000001",
-        "000000000001",
-    )
+    cmd = ApplyCoupon(_lookup(view, view.element_string), "APIF6015320000000001")
     paid = coupons.apply_coupon(uow, co.company.id, cmd, actor=channel, clock=clock)
     assert not paid.replayed
     assert paid.coupon.state == "PAID"
-    assert paid.coupon.approval_id == "000000000001"
+    assert paid.coupon.approval_id == str(paid.coupon.payment_id).rjust(20, "0")
     again = coupons.apply_coupon(uow, co.company.id, cmd, actor=channel, clock=clock)
     assert again.replayed
     assert again.coupon == paid.coupon
@@ -284,7 +280,7 @@ def test_correspondent_read_then_apply_then_replay(
         coupons.apply_coupon(
             uow,
             co.company.id,
-            ApplyCoupon(cmd.lookup, cmd.amount, "APIF6015320000000002", "000000000002"),
+            ApplyCoupon(cmd.lookup, "APIF6015320000000002"),
             actor=channel,
             clock=clock,
         )
@@ -312,7 +308,9 @@ def test_a_tampered_barcode_or_amount_is_refused(
         coupons.apply_coupon(
             uow,
             co.company.id,
-            ApplyCoupon(_lookup(view), Decimal(1), "APIF6015320000000003", "000000000003"),
+            ApplyCoupon(
+                CouponLookup(AGREEMENT, view.number, amount=Decimal(1)), "APIF6015320000000003"
+            ),
             actor=channel,
             clock=clock,
         )
@@ -324,6 +322,25 @@ def test_a_tampered_barcode_or_amount_is_refused(
         coupons.read_coupon(
             uow, co.company.id, CouponLookup(AGREEMENT, "77"), actor=channel, clock=clock
         )
+    with pytest.raises(ValidationFailed, match=r"is due .*, not 2030-01-01"):
+        coupons.read_coupon(
+            uow,
+            co.company.id,
+            CouponLookup(AGREEMENT, view.number, due_date=date(2030, 1, 1)),
+            actor=channel,
+            clock=clock,
+        )
+    # Typed by hand, the amount is zero: the coupon's amount is what is paid.
+    assert (
+        coupons.read_coupon(
+            uow,
+            co.company.id,
+            CouponLookup(AGREEMENT, view.number, amount=Decimal(0)),
+            actor=channel,
+            clock=clock,
+        ).coupon.number
+        == view.number
+    )
     # Past its due date a coupon is no longer payable.
     clock.advance(days=31)
     with pytest.raises(Conflict, match="payable until"):

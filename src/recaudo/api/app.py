@@ -17,6 +17,7 @@ from recaudo.api.routers import (
     checkout,
     commitments,
     companies,
+    coupons,
     creditor_accounts,
     customers,
     debts,
@@ -40,6 +41,7 @@ from recaudo.api.schemas import FieldError, Problem
 from recaudo.bootstrap import Container
 from recaudo.channels.bancoestado.routes import ChannelRoutes
 from recaudo.channels.collections_management import routes as collections_management
+from recaudo.channels.corresponsal import routes as corresponsal
 from recaudo.web import mount_web
 
 PREFIX = "/api/v1"
@@ -103,7 +105,10 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(negotiations.router, prefix=PREFIX)
     app.include_router(policies.router, prefix=PREFIX)
     app.include_router(checkout.router, prefix=PREFIX)
+    app.include_router(coupons.router, prefix=PREFIX)
     app.include_router(health.router)
+    # Before the collections-management router: its catch-all answers the rest of the prefix.
+    app.include_router(corresponsal.router)
     app.include_router(collections_management.router)
 
     # The back office: its pages under `/` (sign-in at /ingresar), static files at /static.

@@ -14,6 +14,7 @@ from recaudo.cli import (
     checkout,  # noqa: F401
     commitments,  # noqa: F401
     contract_client,  # noqa: F401
+    coupons,  # noqa: F401
     delivery,  # noqa: F401
     exchange,  # noqa: F401
     layout,  # noqa: F401

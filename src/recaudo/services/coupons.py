@@ -371,9 +371,18 @@ def format_amount(amount: Money) -> str:
 
 @dataclass(frozen=True, slots=True)
 class CouponLookup:
+    """How a correspondent names a coupon: agreement and reference, and what it read.
+
+    `scanned` is the barcode read at the till, `due_date` the date it says the coupon is
+    payable until, `amount` the amount it read (None or zero: typed by hand); each, when
+    given, must be the coupon's.
+    """
+
     agreement_code: str
     reference: str
     scanned: PaymentCode | None = None
+    due_date: date | None = None
+    amount: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -427,6 +436,18 @@ def _find(uow: UnitOfWork, company_id: int, lookup: CouponLookup, now: datetime)
                 "the scanned barcode does not match its coupon: " + ", ".join(wrong),
                 field="eanCode",
             )
+    if lookup.due_date is not None and lookup.due_date != coupon.due_date:
+        raise ValidationFailed(
+            f"coupon {coupon.number} is due {coupon.due_date.isoformat()}, "
+            f"not {lookup.due_date.isoformat()}",
+            field="effDt",
+        )
+    expected_amount = money.from_minor(coupon.amount_minor, coupon.currency)
+    if lookup.amount and lookup.amount != expected_amount:
+        raise ValidationFailed(
+            f"coupon {coupon.number} is paid with exactly {expected_amount}, not {lookup.amount}",
+            field="totalCurAmt",
+        )
     return coupon
 
 
@@ -464,9 +485,7 @@ def read_coupon(
 @dataclass(frozen=True, slots=True)
 class ApplyCoupon:
     lookup: CouponLookup
-    amount: Decimal
     tx_id: str
-    approval_id: str
 
 
 def apply_coupon(
@@ -476,12 +495,7 @@ def apply_coupon(
     with uow:
         company = _company(uow, company_id, actor)
         coupon = _find(uow, company_id, cmd.lookup, clock())
-        expected = money.from_minor(coupon.amount_minor, coupon.currency)
-        if cmd.amount != expected:
-            raise ValidationFailed(
-                f"coupon {coupon.number} is paid with exactly {expected}, not {cmd.amount}",
-                field="totalCurAmt",
-            )
+        amount = money.from_minor(coupon.amount_minor, coupon.currency)
         tx = uow.session.get(CheckoutTransaction, coupon.transaction_id)
         assert tx is not None
         if coupon.payment_id is not None:
@@ -505,7 +519,7 @@ def apply_coupon(
         if row.payment_id is not None:
             raise Conflict(f"coupon {row.number} is already paid", field="reference")
         row.payment_id = settled.payment.id
-        row.approval_id = cmd.approval_id
+        row.approval_id = approval_id(settled.payment.id)
         row.paid_at = clock()
         audit.record(
             inner,
@@ -519,7 +533,7 @@ def apply_coupon(
                 "number": row.number,
                 "payment_id": settled.payment.id,
                 "tx_id": cmd.tx_id,
-                "approval_id": cmd.approval_id,
+                "approval_id": row.approval_id,
             },
         )
 
@@ -528,7 +542,7 @@ def apply_coupon(
         ApplyPayment(
             company_id=company_id,
             customer_id=customer_id,
-            amount=cmd.amount,
+            amount=amount,
             method=PaymentMethod.CASH,
             external_id=cmd.tx_id,
             channel=CHANNEL,
@@ -549,6 +563,11 @@ def apply_coupon(
                 field="X-Invoker-TxId",
             )
         return CouponPaid(_view(uow, row), _holder(uow, row), replayed=applied.replayed)
+
+
+def approval_id(payment_id: int) -> str:
+    """The authorisation number answered to the correspondent: the payment's id, 20 digits."""
+    return str(payment_id).rjust(20, "0")
 
 
 def _same_tx(uow: UnitOfWork, coupon: Coupon, tx_id: str) -> bool:

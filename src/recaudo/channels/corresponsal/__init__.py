@@ -1,0 +1,1 @@
+"""The correspondent-banking check-collection contract (`/collections-management/v1/collection`)."""
