@@ -57,7 +57,9 @@ def test_register_and_reverse_a_payment(
     page.get_by_role("button", name="Reversar pago").click()
     expect(page.get_by_text(f"Pago N° {payment_id} reversado.")).to_be_visible()
     expect(page.locator("#estado-pago")).to_have_text("Reversado")
-    expect(page.locator("#audit-table tbody tr")).to_have_count(2)
+    trail = page.locator("#audit-table tbody tr")
+    expect(trail).to_have_count(4)  # A-2 paid, payment applied, A-2 reopened, reversed
+    expect(trail.nth(2)).to_contain_text("Cambio de estado de deuda A-2")
     expect(page.get_by_role("button", name="Reversar pago")).to_have_count(0)
 
     page.get_by_role("link", name="Volver a pagos").click()

@@ -265,7 +265,12 @@ def test_detail_audit_trail_and_reversal(api: Api) -> None:
     detail = operator.get(f"/pagos/{payment_id}")
     assert detail.status_code == 200
     assert cells(detail.text, "allocations-table") == [["A-1", "$ 10.000"], ["A-2", "$ 2.000"]]
-    assert [r[1:3] for r in cells(detail.text, "audit-table")] == [["Pago aplicado", "test:root"]]
+    assert [r[1:] for r in cells(detail.text, "audit-table")][:1] == [
+        ["Cambio de estado de deuda A-1", "test:root", "Abierta → Pagada"]
+    ]
+    assert [r[1:3] for r in cells(detail.text, "audit-table")][1:] == [
+        ["Pago aplicado", "test:root"]
+    ]
     assert f'action="/pagos/{payment_id}/reversar"' in detail.text
     assert operator.get(f"/pagos/{beta_payment}").status_code == 404
     assert operator.get(f"/pagos/{beta_payment}/recibo").status_code == 404
@@ -286,7 +291,13 @@ def test_detail_audit_trail_and_reversal(api: Api) -> None:
     assert f"Pago N° {payment_id} reversado." in after.text
     assert '<dd id="estado-pago">Reversado</dd>' in after.text
     assert "Cheque sin fondos" in after.text
-    assert [r[1] for r in cells(after.text, "audit-table")] == ["Pago aplicado", "Pago reversado"]
+    assert [r[1] for r in cells(after.text, "audit-table")] == [
+        "Cambio de estado de deuda A-1",
+        "Pago aplicado",
+        "Cambio de estado de deuda A-1",
+        "Pago reversado",
+    ]
+    assert cells(after.text, "audit-table")[2][3] == "Pagada → Abierta"
     assert f'action="/pagos/{payment_id}/reversar"' not in after.text
     twice = operator.post(f"/pagos/{payment_id}/reversar", {"motivo": "otra vez"})
     assert twice.status_code == 303

@@ -16,14 +16,21 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Row, Select, func, select
 
-from recaudo.adapters.db.tables import ChannelAgreement, Company, Customer, Payment
+from recaudo.adapters.db.tables import (
+    Allocation,
+    AuditEvent,
+    ChannelAgreement,
+    Company,
+    Customer,
+    Payment,
+)
 from recaudo.adapters.db.uow import UnitOfWork
 from recaudo.domain import ids, money
 from recaudo.domain.errors import ValidationFailed
 from recaudo.domain.payments import PaymentMethod, PaymentStatus
 from recaudo.formats.tabular import Cell, TableFormat, write_table
 from recaudo.services.queries import Paging, get_company
-from recaudo.services.views import Page
+from recaudo.services.views import AuditEventView, Page
 
 FIRST_PAGE = Paging()
 
@@ -235,3 +242,41 @@ def channels_in_use(uow: UnitOfWork, company_id: int) -> list[str]:
             select(Payment.channel).where(Payment.company_id == company_id).distinct()
         )
     )
+
+
+def payment_trail(uow: UnitOfWork, company_id: int, payment_id: int) -> list[AuditEventView]:
+    """The audit trail of one payment: its own events and the debt status changes it caused
+    (`debt.status_changed` naming it as `payment_id` or `reversed_payment_id`), in order."""
+    debt_ids = [
+        str(debt_id)
+        for debt_id in uow.session.scalars(
+            select(Allocation.debt_id)
+            .join(Payment, Payment.id == Allocation.payment_id)
+            .where(Payment.id == payment_id, Payment.company_id == company_id)
+        )
+    ]
+    own = (AuditEvent.entity_type == "payment") & (AuditEvent.entity_id == str(payment_id))
+    stmt = select(AuditEvent).where(AuditEvent.company_id == company_id)
+    if debt_ids:
+        debts = (
+            (AuditEvent.entity_type == "debt")
+            & AuditEvent.entity_id.in_(debt_ids)
+            & (AuditEvent.action == "debt.status_changed")
+        )
+        stmt = stmt.where(own | debts)
+    else:
+        stmt = stmt.where(own)
+    trail = []
+    for e in uow.session.scalars(stmt.order_by(AuditEvent.id)):
+        after = e.after or {}
+        if e.entity_type == "debt" and payment_id not in (
+            after.get("payment_id"),
+            after.get("reversed_payment_id"),
+        ):
+            continue
+        trail.append(
+            AuditEventView(
+                e.id, e.occurred_at, e.actor, e.action, e.entity_type, e.entity_id, e.before, after
+            )
+        )
+    return trail

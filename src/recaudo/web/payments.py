@@ -82,6 +82,7 @@ AUDIT_ACTION_NAMES = {
     "payment.exception": "Pago en excepción",
     "payment_exception.raised": "Excepción registrada",
     "payment_exception.resolved": "Excepción resuelta",
+    "debt.status_changed": "Cambio de estado de deuda",
 }
 COUNTER_METHODS = (PaymentMethod.CASH, PaymentMethod.CHEQUE)
 
@@ -419,18 +420,14 @@ def _payment_and_customer(ctx: WebContext, payment_id: int) -> tuple[Any, Any]:
 def payment_page(request: Request, payment_id: PaymentId, ctx: Reader) -> Response:
     payment, customer = _payment_and_customer(ctx, payment_id)
     with ctx.uow(write=False) as uow:
-        trail = queries.list_audit_events(
-            uow,
-            ctx.company_id,
-            queries.AuditFilter(entity_type="payment", entity_id=str(payment_id)),
-            paging=Paging(1, 200),
-        ).items
+        trail = monitoring.payment_trail(uow, ctx.company_id, payment_id)
     return render(
         request,
         "payments/detail.html",
         payment=payment,
         customer=customer,
         trail=trail,
+        debt_refs={str(a.debt): a.debt_id for a in payment.allocations},
         can_reverse=ctx.role in WRITE_ROLES and payment.status != "reversed",
         **names(),
     )
