@@ -124,9 +124,9 @@ def test_health_root_and_docs_need_no_key(api: Api) -> None:
         health = client.get("/healthz")
         assert health.status_code == 200
         assert health.json() == {"status": "ok", "database": "ok"}
-        root = client.get("/", follow_redirects=False)
-        assert root.status_code == 307
-        assert root.headers["location"] == "/api/docs"
+        root = client.get("/", follow_redirects=False)  # the back office: sign in first
+        assert root.status_code == 303
+        assert root.headers["location"] == "/ingresar"
         assert client.get("/api/docs").status_code == 200
         schema = client.get("/api/openapi.json").json()
         assert schema["info"]["title"] == "Recaudo admin API"

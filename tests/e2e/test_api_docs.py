@@ -21,4 +21,4 @@ def test_docs_page_and_its_assets_are_served_locally(api: Api) -> None:
         assert script.status_code == 200 and len(script.content) > 100_000
         spec = bare.get("/api/openapi.json")
         assert spec.json()["info"]["title"] == "Recaudo admin API"
-        assert bare.get("/", follow_redirects=False).headers["location"] == "/api/docs"
+        assert bare.get("/", follow_redirects=False).headers["location"] == "/ingresar"
