@@ -15,6 +15,7 @@ from recaudo.api.routers import (
     agreements,
     audit,
     checkout,
+    checkout_reports,
     commitments,
     companies,
     coupons,
@@ -106,6 +107,7 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(policies.router, prefix=PREFIX)
     app.include_router(checkout.router, prefix=PREFIX)
     app.include_router(coupons.router, prefix=PREFIX)
+    app.include_router(checkout_reports.router, prefix=PREFIX)
     app.include_router(health.router)
     # Before the collections-management router: its catch-all answers the rest of the prefix.
     app.include_router(corresponsal.router)
