@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,16 +28,20 @@ from recaudo.adapters.payment_provider import (
     ProviderUnavailable,
 )
 from recaudo.adapters.webhooks import verify_signature
+from recaudo.config import Settings
 from recaudo.domain.checkout import ListItem
 from recaudo.domain.errors import Conflict, NotFound, ValidationFailed
 from recaudo.services import checkout as admin_svc
 from recaudo.services import checkout_payments as pay
+from recaudo.services import deliveries
 from recaudo.services.checkout import AttachField, FieldInput, PriceItemView, ServiceInput
 from recaudo.services.companies import NewCompany, create_company
 from recaudo.services.context import Actor, Role
+from recaudo.services.deliveries import TargetSpec
 from recaudo.services.webhooks import SendResult
 from tests.conftest import FrozenClock
 from tests.integration.helpers import add_customer, add_debt
+from tests.integration.smtp_server import SmtpServer, smtp_server  # noqa: F401
 
 ADMIN = Actor("test:admin", Role.ADMIN)
 
@@ -612,3 +617,68 @@ def test_confirmation_pushed_signed_and_retried(co: Setup) -> None:
     with co.uow:
         row = co.uow.session.scalar(select(CheckoutTransaction))
         assert row is not None and row.confirmation_attempts == 2
+
+
+# --- receipt e-mails ------------------------------------------------------------------------
+
+
+def test_receipt_emails_through_the_company_mail_target(
+    co: Setup,
+    smtp_server: SmtpServer,  # noqa: F811
+    db_url: str,
+    tmp_path: Path,
+) -> None:
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        database_url=db_url,
+        data_dir=tmp_path / "data",
+        delivery_allow_private_targets=True,
+    )
+    co.service(
+        "MAT",
+        price_kind="open",
+        assigns_pins=True,
+        company_email="tesoreria@uni.example",
+        message_after="Gracias por su pago.",
+    )
+    admin_svc.load_pins(co.uow, co.company.id, "MAT", ["PIN-7"], actor=ADMIN, clock=co.clock)
+    # Without the company's `checkout` e-mail target the receipt fails (and says why).
+    first = co.pay(co.start(amount_minor=1_000_00, payer_email="ana@example.co"))
+    assert pay.send_receipts(co.uow, settings) == pay.ReceiptReport(0, 1)
+    deliveries.create_target(
+        co.uow,
+        co.company.id,
+        TargetSpec(
+            "checkout",
+            "email",
+            smtp_server.target_settings(["x@uni.example"]),
+            secret=smtp_server.password,
+        ),
+        settings=settings,
+        actor=ADMIN,
+        clock=co.clock,
+    )
+    second = co.pay(
+        co.start("MAT", "1020304051", amount_minor=2_500_50, payer_email="luis@example.co")
+    )
+    declined = co.pay(
+        co.start("MAT", "1020304052", amount_minor=100, payer_email="x@example.co"), "declined"
+    )
+    assert declined.state == "NOT_AUTHORIZED"
+    assert pay.send_receipts(co.uow, settings) == pay.ReceiptReport(1, 0)
+    assert pay.send_receipts(co.uow, settings) == pay.ReceiptReport(0, 0)
+    [received] = smtp_server.messages
+    assert received.rcpt_tos == ("luis@example.co", "tesoreria@uni.example")
+    mail = received.message
+    assert mail["To"] == "luis@example.co, tesoreria@uni.example"
+    assert mail["Subject"] == "Comprobante de pago - ticket 2"
+    body = mail.get_body().get_content().replace("\r\n", "\n")  # type: ignore[union-attr]
+    assert first.pin == "PIN-7" and second.pin is None
+    assert body == (
+        "Comprobante de pago - Servicio MAT\n\n"
+        "Ticket: 2\nEstado: Aprobada\nTipo: CC\nDocumento: 1020304051\nPeriodo: 202601\n"
+        "Valor: 2500.50 COP\nMedio de pago: PSE\nBanco: BANCOLOMBIA\n"
+        "Código de seguimiento (CUS): 1007202603021300000001\n"
+        "Se agotaron los PIN de este servicio: la empresa le enviará el suyo.\n"
+        f"Fecha: {second.finished_at:%Y-%m-%d %H:%M:%S} UTC\n\nGracias por su pago.\n"
+    )

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, Field
 
-from recaudo.api.schemas import AmountText, Strict, UtcDatetime, _storable
+from recaudo.api.schemas import MAX_ID, AmountText, Strict, UtcDatetime, _storable
 from recaudo.domain import money
 from recaudo.services.checkout import FieldView, ServiceView
 from recaudo.services.checkout_payments import TransactionView
@@ -43,7 +43,7 @@ class FieldIn(Strict):
         "text", "integer", "currency", "email", "customer_id", "customer_id_type", "constant"
     ] = "text"
     help_text: Text500 | None = None
-    prefix: Annotated[str, Field(max_length=50)] | None = None
+    prefix: Annotated[str, Field(max_length=50), BeforeValidator(_storable)] | None = None
     display_length: int = Field(default=30, ge=1, le=100)
     list_kind: Literal["text", "price", "currency"] | None = None
     list_items: list[ListItemIn] = Field(default_factory=list, max_length=5000)
@@ -89,17 +89,17 @@ class FieldOut(BaseModel):
 
 
 class AttachIn(Strict):
-    field_id: int = Field(ge=1)
+    field_id: int = Field(ge=1, le=MAX_ID)
     required: bool = False
     upper_case: bool = False
     hidden: bool = False
     read_only: bool = False
     fixed_value: Text100 | None = None
-    forced_length: Annotated[str, Field(max_length=100)] | None = Field(
+    forced_length: Annotated[str, Field(max_length=100), BeforeValidator(_storable)] | None = Field(
         default=None, description="eCollect notation: `n`, `-n`, `n-m` or `n,m,p`."
     )
     double_payment_control: bool = False
-    related_field_id: int | None = Field(default=None, ge=1)
+    related_field_id: int | None = Field(default=None, ge=1, le=MAX_ID)
 
 
 class ServiceFieldOut(BaseModel):
@@ -116,7 +116,7 @@ class ServiceFieldOut(BaseModel):
 
 
 class PriceIn(Strict):
-    code: Annotated[str, Field(min_length=1, max_length=30)]
+    code: Annotated[str, Field(min_length=1, max_length=30), BeforeValidator(_storable)]
     label: Text100 = Field(min_length=1)
     amount: AmountText
 
@@ -130,7 +130,9 @@ class PriceOut(BaseModel):
 class ServiceParams(Strict):
     """A service's parameters (eCollect's "Parámetros servicio")."""
 
-    name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    name: Annotated[str, Field(min_length=1, max_length=200), BeforeValidator(_storable)] | None = (
+        None
+    )
     section: Text100 | None = None
     category: Text100 | None = None
     active: bool | None = None
@@ -148,7 +150,7 @@ class ServiceParams(Strict):
     daily_amount_limits: dict[Means, AmountText] | None = None
     double_payment: Literal["off", "refuse", "warn"] | None = None
     email_payer: bool | None = None
-    company_email: Annotated[str, Field(max_length=254)] | None = None
+    company_email: Annotated[str, Field(max_length=254), BeforeValidator(_storable)] | None = None
     message_before: Text500 | None = None
     message_after: Text500 | None = None
     redirect_url: Url | None = None
@@ -161,7 +163,7 @@ class ServiceParams(Strict):
 
 class ServiceIn(ServiceParams):
     code: Annotated[str, Field(min_length=1, max_length=30, pattern=r"^[A-Za-z0-9_-]+$")]
-    name: Annotated[str, Field(min_length=1, max_length=200)]
+    name: Annotated[str, Field(min_length=1, max_length=200), BeforeValidator(_storable)]
 
 
 class ServiceOut(BaseModel):
@@ -259,8 +261,8 @@ class ServiceOut(BaseModel):
 
 
 class PinsIn(Strict):
-    pins: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
-        min_length=1, max_length=100_000
+    pins: list[Annotated[str, Field(min_length=1, max_length=100), BeforeValidator(_storable)]] = (
+        Field(min_length=1, max_length=100_000)
     )
 
 
@@ -271,7 +273,9 @@ class SecretOut(BaseModel):
 class TransactionIn(Strict):
     """What the company's application sends to start a payment (eCollect's web service)."""
 
-    service_code: Annotated[str, Field(min_length=1, max_length=30)] = Field(examples=["MAT"])
+    service_code: Annotated[str, Field(min_length=1, max_length=30), BeforeValidator(_storable)] = (
+        Field(examples=["MAT"])
+    )
     references: list[Annotated[str, Field(max_length=100), BeforeValidator(_storable)]] = Field(
         max_length=50,
         description="The references' values in the service's order.",
@@ -283,8 +287,10 @@ class TransactionIn(Strict):
     vat: AmountText | None = Field(
         default=None, description="The tax; checked against the service's VAT."
     )
-    currency: Annotated[str, Field(min_length=3, max_length=3)] = Field(examples=["COP"])
-    payer_email: Annotated[str, Field(max_length=254)] | None = None
+    currency: Annotated[str, Field(min_length=3, max_length=3), BeforeValidator(_storable)] = Field(
+        examples=["COP"]
+    )
+    payer_email: Annotated[str, Field(max_length=254), BeforeValidator(_storable)] | None = None
     redirect_url: Url | None = Field(
         default=None, description="Where the payer goes back once the transaction is final."
     )

@@ -18,10 +18,12 @@ def expire_checkout(container: Container) -> int:
 
 
 def push_confirmations(container: Container) -> int:
-    """Signed POSTs of final states to the companies' confirmation URLs (with retries)."""
+    """Signed POSTs of final states to the companies' confirmation URLs (with retries),
+    and the receipt e-mails of approved tickets."""
     sender = HttpSender(allow_private=container.settings.webhook_allow_private_targets)
     report = checkout_payments.deliver_confirmations(container.uow(), sender, clock=container.clock)
-    return report.sent + report.retrying + report.failed
+    receipts = checkout_payments.send_receipts(container.uow(), container.settings)
+    return report.sent + report.retrying + report.failed + receipts.sent + receipts.failed
 
 
 CHECKOUT_EXPIRY_JOB = PeriodicJob("checkout_expiry", 30.0, expire_checkout)

@@ -32,12 +32,14 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from recaudo.adapters import transfer
 from recaudo.adapters.db.tables import (
     CheckoutService,
     CheckoutTransaction,
     Company,
     Customer,
     Debt,
+    DeliveryTarget,
     ServicePin,
 )
 from recaudo.adapters.db.uow import UnitOfWork
@@ -50,13 +52,14 @@ from recaudo.adapters.payment_provider import (
     ProviderStatus,
     ProviderUnavailable,
 )
+from recaudo.config import Settings
 from recaudo.domain import checkout as states
 from recaudo.domain import money
 from recaudo.domain.checkout import ServiceRules, validate_references
 from recaudo.domain.debts import PAYABLE
 from recaudo.domain.errors import Conflict, NotFound, RecaudoError, ValidationFailed
 from recaudo.domain.payments import PaymentMethod
-from recaudo.services import audit
+from recaudo.services import audit, deliveries
 from recaudo.services.balances import paid_by_debt
 from recaudo.services.checkout import reference_specs, rules_of, service_row
 from recaudo.services.context import Actor, Clock, Role
@@ -330,6 +333,7 @@ def _start(
             confirmation_url=cmd.confirmation_url or service.confirmation_url,
             confirmation_state="none",
             confirmation_attempts=0,
+            receipt_state="none",
             attempt=attempt,
             retry_of_id=retry_of_id,
             warning=warning,
@@ -586,6 +590,8 @@ def _mark_ok(
             tx.warning = PINS_EXHAUSTED
             logger.warning("service %s has no PINs left (ticket %s)", service.code, tx.ticket)
     _queue_confirmation(tx, now)
+    if (service.email_payer and tx.payer_email) or service.company_email:
+        tx.receipt_state = "pending"
     audit.record(
         uow,
         actor=_actor(tx.company_id),
@@ -816,3 +822,102 @@ def service_secret(uow: UnitOfWork, company_id: int, code: str, *, actor: Actor)
         raise NotFound(f"no company {company_id}")
     with uow:
         return service_row(uow, company_id, code).confirmation_secret
+
+
+# --- receipt e-mails ------------------------------------------------------------------------
+
+# The company's e-mail delivery target (SMTP account) receipts are sent through.
+RECEIPT_TARGET = "checkout"
+
+
+def receipt_message(view: TransactionView, message_after: str | None) -> tuple[str, str]:
+    """(subject, plain-text body) of the receipt e-mail, in Spanish."""
+    lines = [
+        f"Comprobante de pago - {view.service_name}",
+        "",
+        f"Ticket: {view.ticket}",
+        "Estado: Aprobada",
+    ]
+    lines += [f"{title}: {value}" for title, value in view.references if value]
+    amount = money.from_minor(view.amount_minor, view.currency)
+    lines.append(f"Valor: {amount} {view.currency}")
+    if view.vat_minor:
+        lines.append(f"IVA incluido: {money.from_minor(view.vat_minor, view.currency)}")
+    lines += [
+        f"Medio de pago: {'PSE' if view.means == 'PSE' else 'Tarjeta'}",
+        f"Banco: {view.bank or ''}",
+        f"Código de seguimiento (CUS): {view.trace_code or ''}",
+    ]
+    if view.pin:
+        lines.append(f"Número de PIN: {view.pin}")
+    if view.warning:
+        lines.append(view.warning)
+    if view.finished_at is not None:
+        lines.append(f"Fecha: {view.finished_at:%Y-%m-%d %H:%M:%S} UTC")
+    if message_after:
+        lines += ["", message_after]
+    return f"Comprobante de pago - ticket {view.ticket}", "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptReport:
+    sent: int
+    failed: int
+
+
+def send_receipts(uow: UnitOfWork, settings: Settings, *, limit: int = 50) -> ReceiptReport:
+    """Send the receipt e-mails of OK tickets (payer when the service says so, and the
+    company's address) through the company's e-mail target named `checkout`; one try each,
+    a failure is logged and kept as `failed`."""
+    sent = failed = 0
+    with uow:
+        ids = uow.session.scalars(
+            select(CheckoutTransaction.id)
+            .where(CheckoutTransaction.receipt_state == "pending")
+            .order_by(CheckoutTransaction.id)
+            .limit(limit)
+        ).all()
+    for tx_id in ids:
+        with uow:
+            tx = _locked(uow, tx_id)
+            if tx.receipt_state != "pending":
+                continue
+            service = uow.session.get(CheckoutService, tx.service_id)
+            assert service is not None
+            recipients = [
+                r
+                for r in (
+                    tx.payer_email if service.email_payer else None,
+                    service.company_email,
+                )
+                if r
+            ]
+            target = uow.session.scalar(
+                select(DeliveryTarget).where(
+                    DeliveryTarget.company_id == tx.company_id,
+                    DeliveryTarget.kind == "email",
+                    DeliveryTarget.name == RECEIPT_TARGET,
+                    DeliveryTarget.enabled.is_(True),
+                )
+            )
+            subject, body = receipt_message(_view(uow, tx), service.message_after)
+            config = deliveries.target_config(target, settings) if target is not None else None
+            ticket = tx.ticket
+        error = None
+        if config is None:
+            error = f"no e-mail delivery target named {RECEIPT_TARGET!r}"
+        else:
+            try:
+                transfer.send_mail(config, recipients, subject, body)
+            except transfer.TransferError as exc:
+                error = str(exc)
+        with uow:
+            tx = _locked(uow, tx_id)
+            tx.receipt_state = "sent" if error is None else "failed"
+            uow.commit()
+        if error is None:
+            sent += 1
+        else:
+            failed += 1
+            logger.warning("checkout receipt of ticket %s not sent: %s", ticket, error)
+    return ReceiptReport(sent, failed)

@@ -1280,6 +1280,8 @@ class CheckoutTransaction(Base):
     # none | pending | sent | failed
     confirmation_state: Mapped[str] = mapped_column(String(10))
     confirmation_attempts: Mapped[int] = mapped_column(Integer)
+    # none | pending | sent | failed: the receipt e-mails (payer, company) of an OK ticket.
+    receipt_state: Mapped[str] = mapped_column(String(10))
     confirmation_next_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     attempt: Mapped[int] = mapped_column(Integer)
     retry_of_id: Mapped[int | None] = mapped_column(ForeignKey("checkout_transactions.id"))

@@ -39,10 +39,17 @@ from recaudo.services import checkout, checkout_payments
 from recaudo.services.checkout import AttachField, FieldInput, PriceItemView, ServiceInput
 
 router = APIRouter(
-    prefix="/checkout", tags=["checkout"], responses=problem_responses(400, 401, 403, 422)
+    prefix="/checkout",
+    tags=["checkout"],
+    responses=problem_responses(400, 401, 403, 404, 409, 413, 422),
 )
 
-Code = Annotated[str, Path(min_length=1, max_length=30, description="The service's code.")]
+Code = Annotated[
+    str,
+    Path(
+        min_length=1, max_length=30, pattern=r"^[A-Za-z0-9_-]+$", description="The service's code."
+    ),
+]
 Ticket = Annotated[int, Path(ge=1, le=2**62, description="The ticket id.")]
 
 EXAMPLE = """
@@ -77,10 +84,32 @@ def _currency(container: Any, company_id: int) -> str:
         return str(company.currency)
 
 
+# Parameters that may be emptied with null; the others need a value.
+NULLABLE = frozenset(
+    {
+        "section",
+        "category",
+        "active_from",
+        "active_until",
+        "fixed_price",
+        "min_amount",
+        "overdue_days",
+        "daily_attempt_limit",
+        "company_email",
+        "message_before",
+        "message_after",
+        "redirect_url",
+        "confirmation_url",
+    }
+)
+
+
 def _params(body: ServiceParams, currency: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for name in body.model_fields_set:
+    for name in sorted(body.model_fields_set):
         value = getattr(body, name)
+        if value is None and name not in NULLABLE:
+            raise ValidationFailed(f"{name} cannot be null", field=name)
         if name == "fixed_price":
             out["fixed_price_minor"] = to_minor(value, currency)
         elif name == "min_amount":

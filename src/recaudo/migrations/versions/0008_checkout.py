@@ -213,6 +213,7 @@ def upgrade() -> None:
         sa.Column("confirmation_url", sa.String(length=500), nullable=True),
         sa.Column("confirmation_state", sa.String(length=10), nullable=False),
         sa.Column("confirmation_attempts", sa.Integer(), nullable=False),
+        sa.Column("receipt_state", sa.String(length=10), nullable=False),
         sa.Column("confirmation_next_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("attempt", sa.Integer(), nullable=False),
         sa.Column("retry_of_id", ID, nullable=True),
