@@ -7,11 +7,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import date
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
+from recaudo.adapters.db.tables import Company
 from recaudo.adapters.db.uow import UnitOfWork
 from recaudo.adapters.payment_provider import HttpPaymentProvider
 from recaudo.adapters.payment_provider_sim import ProviderSimulator
@@ -22,6 +24,7 @@ from recaudo.services.companies import NewCompany, create_company, issue_api_key
 from recaudo.services.context import Actor, Role
 from tests.conftest import FrozenClock
 from tests.e2e.conftest import Server
+from tests.integration.helpers import add_customer, add_debt
 from tests.integration.receiver import running_receiver
 
 ROOT = Actor("test:root", Role.ADMIN)
@@ -37,6 +40,7 @@ class Checkout:
     uow: UnitOfWork
     clock: FrozenClock
     company_id: int
+    company: Company
 
 
 @pytest.fixture
@@ -61,7 +65,7 @@ def co(
         base_url=f"{server.url}/api/v1", headers={"Authorization": f"Bearer {key}"}, timeout=30
     )
     browser = httpx.Client(base_url=server.url, timeout=30)
-    yield Checkout(server.url, sim, provider, api, browser, uow, clock, company.id)
+    yield Checkout(server.url, sim, provider, api, browser, uow, clock, company.id, company)
     api.close()
     browser.close()
     sim.stop()
@@ -330,3 +334,24 @@ def test_company_application_api_with_signed_confirmation(co: Checkout) -> None:
         assert got.headers["Recaudo-Event"] == "checkout.transaction.final"
         assert b'"ticket_id":1,"state":"OK"' in got.body
     assert co.api.get("/checkout/transactions/2").status_code == 404
+
+
+def test_portfolio_service_shows_the_debts_it_pays(co: Checkout) -> None:
+    _setup_service(co, price_kind="portfolio", partial_payment=True)
+    company = co.company
+    customer = add_customer(co.uow, company, "1020304050", "Ana Gómez", co.clock)
+    add_debt(co.uow, company, customer, "CUOTA-1", "80000.00", date(2026, 3, 10), co.clock)
+    add_debt(co.uow, company, customer, "CUOTA-2", "80000.00", date(2026, 4, 10), co.clock)
+    r = co.browser.post("/pagar/uni/MAT", data={"ref1": "1020304050", "ref2": "202601"})
+    assert r.status_code == 303, r.text
+    page = co.browser.get(r.headers["location"])
+    assert '<dd id="deudas">CUOTA-1, CUOTA-2</dd>' in page.text
+    assert "<dt>Valor</dt><dd>$ 160.000,00</dd>" in page.text
+    partial = co.browser.post(
+        "/pagar/uni/MAT", data={"ref1": "1020304050", "ref2": "202601", "amount": "50000"}
+    )
+    token = partial.headers["location"].rsplit("/", 1)[1]
+    assert pay.by_token(co.uow, token).amount_minor == 50_000_00
+    unknown = co.browser.post("/pagar/uni/MAT", data={"ref1": "99999999", "ref2": "202601"})
+    assert unknown.status_code == 422
+    assert "No encontramos deudas pendientes con estas referencias." in unknown.text

@@ -285,6 +285,7 @@ def test_ok_applies_a_portfolio_payment_with_trace_code(co: Setup) -> None:
         "ana@example.co",
     )
     assert tx.references == (("Tipo", "CC"), ("Documento", "1020304050"), ("Periodo", "202601"))
+    assert tx.debt_refs == ("CUOTA-1",)
     redirect = co.begin(tx)
     assert redirect == "http://bank.test/s1"
     assert co.provider.requests[0].amount_minor == 120_000_00

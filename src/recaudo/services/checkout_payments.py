@@ -121,6 +121,8 @@ class TransactionView:
     created_at: datetime
     expires_at: datetime
     finished_at: datetime | None
+    # Portfolio services: the company's ids of the debts the payment goes to, in order.
+    debt_refs: tuple[str, ...] = ()
 
     @property
     def final(self) -> bool:
@@ -156,6 +158,7 @@ def _view(uow: UnitOfWork, tx: CheckoutTransaction) -> TransactionView:
         created_at=tx.created_at,
         expires_at=tx.expires_at,
         finished_at=tx.finished_at,
+        debt_refs=tuple(tx.debt_ids or ()),
     )
 
 
