@@ -237,3 +237,20 @@ def test_flat_file_refusals(admin: httpx.Client, api: Api, fields: list[Any], fi
     response = admin.post("/checkout/reports/flat-file", json={"fields": fields})
     assert response.status_code == 422, response.text
     assert field in response.text
+
+
+def test_control_characters_are_refused(admin: httpx.Client, api: Api) -> None:
+    response = admin.get("/checkout/reports/transactions", params={"bank": "BANCO\x00"})
+    assert response.status_code == 422, response.text
+    assert "control characters" in response.text
+    operator = api.client("uni_operator")
+    for field in (
+        {"kind": "fixed", "header": "A\x0b", "value": "1"},
+        {"kind": "fixed", "header": "A", "value": "\x01"},
+    ):
+        for fmt in ("csv", "xlsx"):
+            response = operator.post(
+                "/checkout/reports/flat-file", json={"fields": [field], "format": fmt}
+            )
+            assert response.status_code == 422, response.text
+            assert "control characters" in response.text

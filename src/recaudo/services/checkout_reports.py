@@ -13,6 +13,7 @@ order) or a fixed text, each under its own header.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,6 +33,13 @@ from recaudo.services.queries import Paging
 from recaudo.services.views import Page
 
 EXPORT_BATCH = 500
+# Control characters: no database column, spreadsheet cell or flat file takes them.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _printable(value: str | None, field: str) -> None:
+    if value is not None and _CONTROL.search(value):
+        raise ValidationFailed("control characters are not allowed", field=field)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +55,8 @@ class TransactionFilter:
     ticket: int | None = None
 
     def checked(self) -> TransactionFilter:
+        for name in ("service_code", "state", "means", "bank", "confirmation", "coupon"):
+            _printable(getattr(self, name), name)
         if self.state is not None and self.state not in rules.STATES:
             raise ValidationFailed(
                 f"state is one of {', '.join(rules.STATES)}", field="state", value=self.state
@@ -232,6 +242,8 @@ class FlatField:
 
     def checked(self, index: int) -> FlatField:
         name = f"fields[{index}]"
+        _printable(self.header, f"{name}.header")
+        _printable(self.value, f"{name}.value")
         if not self.header.strip() or len(self.header) > 60:
             raise ValidationFailed("a header is 1 to 60 characters", field=f"{name}.header")
         if self.kind == "column":
