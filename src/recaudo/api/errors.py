@@ -17,7 +17,7 @@ from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import StatementError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
@@ -149,9 +149,26 @@ def _request_validation_handler(request: Request, exc: Exception) -> JSONRespons
     return problem(request, 422, "invalid_request", detail, errors=errors)
 
 
-def _http_error_handler(request: Request, exc: Exception) -> JSONResponse:
+# Paths that belong to machines (API clients, banks, partners): their errors stay JSON
+# whatever the client accepts.
+MACHINE_PATHS = ("/api/", "/collections-management", "/channels/", "/consulta/", "/webhook/")
+
+
+def _wants_page(request: Request) -> bool:
+    """A browser asking for a back-office URL that does not exist gets a page, not JSON."""
+    return not request.url.path.startswith(MACHINE_PATHS) and "text/html" in request.headers.get(
+        "accept", ""
+    )
+
+
+def _http_error_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     status = exc.status_code
+    # The back office (web/) registers its Spanish error page here when it is mounted.
+    page = getattr(request.app.state, "html_error_page", None)
+    if status in (404, 405) and page is not None and _wants_page(request):
+        response: Response = page(request, status)
+        return response
     code = HTTP_CODES.get(status, "http_error")
     detail = str(exc.detail)
     if status == 404 and detail == HTTPStatus.NOT_FOUND.phrase:

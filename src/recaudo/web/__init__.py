@@ -10,11 +10,11 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
 
 from recaudo.bootstrap import Container
-from recaudo.web.common import STATIC_DIR
+from recaudo.web.common import STATIC_DIR, error_page
 
 STATIC_URL = "/static"
 # Modules that are not page areas.
@@ -37,5 +37,13 @@ def page_routers() -> list[APIRouter]:
 def mount_web(app: FastAPI, container: Container) -> None:
     """Add the back-office pages and their static files to the app."""
     app.mount(STATIC_URL, StaticFiles(directory=STATIC_DIR), name="static")
+    app.state.html_error_page = _html_error_page
     for router in page_routers():
         app.include_router(router)
+
+
+def _html_error_page(request: Request, status: int) -> Response:
+    """What a browser gets for a back-office URL that does not exist (api/errors.py)."""
+    if status == 405:
+        return error_page(request, 405, "Acción no permitida", "Esta página no admite esa acción.")
+    return error_page(request, 404, "No encontrado", "La página que busca no existe.")
