@@ -7,12 +7,15 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pypdfium2
 import pytest
 import zxingcpp
 from biip import parse as biip_parse
 from sqlalchemy import func, select
+from typer.testing import CliRunner, Result
 
 from recaudo.adapters.db.tables import (
     AuditEvent,
@@ -24,6 +27,7 @@ from recaudo.adapters.db.tables import (
     Payment,
 )
 from recaudo.adapters.db.uow import UnitOfWork
+from recaudo.cli import app
 from recaudo.domain.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from recaudo.domain.money import Money
 from recaudo.formats import gs1_128
@@ -360,3 +364,47 @@ def test_dates_in_bogota(uow: UnitOfWork, admin: Actor) -> None:
     add_transaction(uow, company, code, 7, 500_000, clock)
     view = coupons.issue_coupon(uow, company.id, 7, actor=admin, clock=clock)
     assert view.due_date == date(2026, 3, 1)
+
+
+def test_cli(
+    uow: UnitOfWork, db_url: str, tmp_path: Path, admin: Actor, clock: FrozenClock
+) -> None:
+    company = colombian_company(uow, admin, clock)
+    code = coupon_service(uow, company, admin, clock)
+    add_transaction(uow, company, code, 41, 116_837_500, clock)
+    env = {"RECAUDO_DATABASE_URL": db_url, "RECAUDO_DATA_DIR": str(tmp_path)}
+
+    def run(*args: str) -> Result:
+        result = CliRunner().invoke(app, ["coupon", *args], env=env)
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            raise result.exception
+        return result
+
+    done = run(
+        *("settings", "--company", "uni", "--service", code, "--gln", GLN),
+        *("--agreement", AGREEMENT, "--due-days", "10"),
+    )
+    assert done.exit_code == 0, done.output
+    assert done.output == f"MAT: GLN {GLN}, agreement {AGREEMENT}, payable 10 days\n"
+    issued = run("issue", "--company", "uni", "--ticket", "41")
+    assert issued.exit_code == 0, issued.output
+    assert "number:     000000000041\n" in issued.output
+    assert "amount:     $ 1.168.375 COP\n" in issued.output
+    assert "state:      ISSUED\n" in issued.output
+    # The command line runs on the system clock.
+    today = datetime.now(UTC).astimezone(ZoneInfo("America/Bogota")).date()
+    due = (today + timedelta(days=10)).strftime("%Y%m%d")
+    assert f"barcode:    (415){GLN}(8020)000000000041(3900)0001168375(96){due}\n" in issued.output
+    target = tmp_path / "c.pdf"
+    written = run("pdf", "--company", "uni", "000000000041", "-o", str(target))
+    assert written.exit_code == 0, written.output
+    assert target.read_bytes().startswith(b"%PDF-")
+    missing = run("show", "--company", "uni", "999")
+    assert missing.exit_code != 0
+    assert "no coupon '999'" in missing.output
+    bad = run(
+        *("settings", "--company", "uni", "--service", code, "--gln", "7709998013712"),
+        *("--agreement", AGREEMENT),
+    )
+    assert bad.exit_code != 0
+    assert "check digit is 2, expected 1" in bad.output
