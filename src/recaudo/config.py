@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     card_gateway_url: str | None = None
     card_gateway_key: SecretStr | None = None
     card_gateway_timeout_s: float = 30.0
+    # The payment provider (PSE, cards) behind the hosted payment page and checkout tickets
+    # (`recaudo checkout provider-sim` serves a simulated one); unset: pages say no
+    # provider is available and tickets cannot be paid online.
+    checkout_provider_url: str | None = None
     # Back office: the session cookie is sent over HTTPS only (Chromium and Firefox also send
     # Secure cookies to http://localhost and 127.0.0.1; turn off only behind plain HTTP).
     cookie_secure: bool = True

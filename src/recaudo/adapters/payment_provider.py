@@ -138,9 +138,6 @@ class HttpPaymentProvider:
         return ProviderStatus(str(state), text("trace_code"), text("bank"), text("message"))
 
 
-PROVIDER_URL_ENV = "RECAUDO_CHECKOUT_PROVIDER_URL"
-
-
 class UnconfiguredProvider:
     """No provider configured: every call is unavailable (pages say so, nothing breaks)."""
 
@@ -156,9 +153,6 @@ class UnconfiguredProvider:
         raise ProviderUnavailable("no payment provider is configured")
 
 
-def configured_provider() -> PaymentProvider:
-    """The provider at `RECAUDO_CHECKOUT_PROVIDER_URL` (the simulator in development)."""
-    import os
-
-    url = os.environ.get(PROVIDER_URL_ENV)
+def configured_provider(url: str | None) -> PaymentProvider:
+    """The provider at `url` (`RECAUDO_CHECKOUT_PROVIDER_URL`; the simulator in development)."""
     return HttpPaymentProvider(url) if url else UnconfiguredProvider()

@@ -12,7 +12,9 @@ from recaudo.services import checkout_payments
 def expire_checkout(container: Container) -> int:
     """CREATED past the timeout -> EXPIRED; PENDING -> the provider's answer, or FAILED."""
     report = checkout_payments.expire_due(
-        container.uow(), configured_provider(), clock=container.clock
+        container.uow(),
+        configured_provider(container.settings.checkout_provider_url),
+        clock=container.clock,
     )
     return report.expired + report.settled + report.failed
 

@@ -8,7 +8,7 @@ goes to the provider; the provider sends the payer back to `/pagar/t/<token>/ret
 notifies `/pagar/notificacion`; both only make Recaudo ask the provider for the outcome.
 The receipt shows ticket, trace code (CUS) and PIN, and goes back to the company's redirect
 URL. The provider comes from `app.state.checkout_provider`, else from the
-`RECAUDO_CHECKOUT_PROVIDER_URL` environment variable (the simulator's URL in development).
+`RECAUDO_CHECKOUT_PROVIDER_URL` setting (the simulator's URL in development).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ router = web_router()
 def provider_of(request: Request) -> PaymentProvider:
     provider: PaymentProvider | None = getattr(request.app.state, "checkout_provider", None)
     if provider is None:
-        provider = configured_provider()
+        provider = configured_provider(container_of(request).settings.checkout_provider_url)
         request.app.state.checkout_provider = provider
     return provider
 
