@@ -26,8 +26,10 @@ transliterated into the SEPA character set and cut to their maximum length.
 `validate_xml` checks a document against the XSD shipped in `formats/sepa_xsd/` (schemas
 parsed once and cached), streaming the document so a file of a million transactions is
 checked in flat memory. The writers can also check their own output while they write it
-(`validate=True`): the bytes are fed to libxml2's schema validator in a second thread, which
-parses without holding the GIL, so on two cores the check costs little wall time.
+(`validate=True`): the bytes are fed to libxml2's schema validator in a second thread. That
+was meant to overlap the check with the writing on two cores; measured on a shared 2-core
+machine it was slower than writing then calling `validate_xml` (docs/benchmarks.md), which
+stays the recommended way.
 """
 
 from __future__ import annotations
