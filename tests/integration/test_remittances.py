@@ -21,6 +21,7 @@ from recaudo.adapters.db.tables import (
     CreditorAccount,
     Customer,
     Mandate,
+    OutboxEvent,
     Remittance,
 )
 from recaudo.adapters.db.uow import UnitOfWork
@@ -367,6 +368,33 @@ def test_a_mandates_catch_up_months_in_one_file_are_one_frst_then_rcur(
         (ana, date(2026, 2, 15), "RCUR"),
         (ana, date(2026, 3, 15), "RCUR"),
         (bruno, date(2026, 3, 1), "FRST"),
+    ]
+
+    # Sent: one event for the whole file tells the company's system (not one per payment).
+    clock.advance(hours=1)
+    sent = remittances.mark_sent(uow, company_es.id, rid, actor=admin, clock=clock)
+    with uow:
+        events = uow.session.execute(
+            select(OutboxEvent.event_type, OutboxEvent.payload).where(
+                OutboxEvent.event_type == "remittance.sent"
+            )
+        ).all()
+    assert [tuple(e) for e in events] == [
+        (
+            "remittance.sent",
+            {
+                "remittance_id": rid,
+                "name": sent.name,
+                "kind": "direct_debit",
+                "message_id": sent.message_id,
+                "charge_date": "2026-03-06",
+                "transaction_count": 4,
+                "control_sum": "75.50",
+                "currency": "EUR",
+                "payments_paid": 4,
+                "sent_at": sent.sent_at.isoformat() if sent.sent_at else None,
+            },
+        )
     ]
 
 

@@ -57,7 +57,7 @@ from recaudo.config import Settings
 from recaudo.domain import money, sepa
 from recaudo.domain.errors import Conflict, NotFound, ValidationFailed
 from recaudo.formats import sepa_write
-from recaudo.services import audit, commitments, deliveries, incidents, storage
+from recaudo.services import audit, commitments, deliveries, incidents, outbox, storage
 from recaudo.services.context import Actor, Clock
 from recaudo.services.ports import (
     CardGateway,
@@ -903,8 +903,30 @@ def mark_sent(
         )
         session.flush()
         view = _view(uow, row, _currency(uow, company_id))
+        # One event for the whole file, not one per payment (a remittance can hold 100,000):
+        # the company's system lists them with GET /api/v1/commitment-payments?remittance_id=.
+        outbox.add_event(uow, company_id, REMITTANCE_SENT, sent_document(view, paid), clock)
         uow.commit()
     return view
+
+
+REMITTANCE_SENT = "remittance.sent"
+
+
+def sent_document(view: RemittanceView, paid: int) -> dict[str, Any]:
+    """The `remittance.sent` event's payload."""
+    return {
+        "remittance_id": view.id,
+        "name": view.name,
+        "kind": view.kind,
+        "message_id": view.message_id,
+        "charge_date": view.charge_date.isoformat(),
+        "transaction_count": view.transaction_count,
+        "control_sum": format(view.control_sum, "f"),
+        "currency": view.currency,
+        "payments_paid": paid,
+        "sent_at": view.sent_at.isoformat() if view.sent_at else None,
+    }
 
 
 # --------------------------------------------------------------------------- notifications
