@@ -536,7 +536,7 @@ def test_cli_commitments_and_creditor_accounts(db_url: str) -> None:
 
     from recaudo.adapters.db.engine import make_engine
     from recaudo.cli import app
-    from recaudo.domain.commitments import add_months
+    from recaudo.domain.months import add_months
 
     runner = CliRunner()
 

@@ -16,13 +16,13 @@ Pure rules, no database:
 
 from __future__ import annotations
 
-import calendar
 import re
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 
 from recaudo.domain.errors import Conflict, ValidationFailed
+from recaudo.domain.months import add_months
 
 
 class Kind(StrEnum):
@@ -108,18 +108,6 @@ class Period:
 
 def month_start(day: date) -> date:
     return day.replace(day=1)
-
-
-def add_months(day: date, months: int, *, anchor_day: int | None = None) -> date:
-    """`day` moved by `months` calendar months, on `anchor_day` (default: `day`'s day)
-    clamped to the target month's last day."""
-    index = day.year * 12 + (day.month - 1) + months
-    year, month = divmod(index, 12)
-    month += 1
-    if not 1 <= year <= 9999:
-        raise ValidationFailed(f"date out of range: {months} months after {day}")
-    last = calendar.monthrange(year, month)[1]
-    return date(year, month, min(anchor_day or day.day, last))
 
 
 def due_date(first: date, periodicity: Periodicity, n: int) -> date:

@@ -30,13 +30,13 @@ Conventions (docs/negotiation-strategies.md explains them with examples):
 
 from __future__ import annotations
 
-import calendar
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 
 from recaudo.domain.errors import ValidationFailed
 from recaudo.domain.money import MAX_MINOR, Money
+from recaudo.domain.months import add_months
 
 MAX_TERM = 600  # 50 years of monthly installments
 MAX_ANNUAL_RATE = Decimal(1000)  # percent; anything above is a typo, not a rate
@@ -75,15 +75,6 @@ def effective_from_nominal(annual_rate: Decimal) -> Decimal:
 def round_minor(value: Decimal) -> int:
     """A Decimal count of minor units rounded half-up to an integer."""
     return int(value.to_integral_value(rounding=ROUND_HALF_UP))
-
-
-def add_months(start: date, months: int) -> date:
-    """`start` moved by `months` calendar months, clamped to the end of the target month."""
-    index = start.year * 12 + (start.month - 1) + months
-    year, month = divmod(index, 12)
-    month += 1
-    last = calendar.monthrange(year, month)[1]
-    return date(year, month, min(start.day, last))
 
 
 def due_dates(first_due: date, count: int) -> tuple[date, ...]:

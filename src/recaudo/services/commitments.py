@@ -51,7 +51,6 @@ from recaudo.domain.commitments import (
     Method,
     PaymentStatus,
     Periodicity,
-    add_months,
     check_transition,
     end_to_end_id,
     initial_status,
@@ -62,6 +61,7 @@ from recaudo.domain.commitments import (
     target_month,
 )
 from recaudo.domain.errors import NotFound, ValidationFailed
+from recaudo.domain.months import add_months
 from recaudo.services import audit, outbox
 from recaudo.services.context import SYSTEM, Actor, Clock
 from recaudo.services.queries import Paging, _count

@@ -45,6 +45,7 @@ from recaudo.domain import ids
 from recaudo.domain.debts import PAYABLE, DebtStatus
 from recaudo.domain.errors import Conflict, NotFound, NotViable, ValidationFailed
 from recaudo.domain.money import Money
+from recaudo.domain.months import add_months
 from recaudo.domain.negotiation import (
     Concept,
     NegotiationState,
@@ -52,7 +53,6 @@ from recaudo.domain.negotiation import (
     check_commitments,
     transition,
 )
-from recaudo.domain.plans import add_months
 from recaudo.domain.profiling import (
     fits,
     payment_capacity,
