@@ -39,7 +39,6 @@ from recaudo.adapters.db.tables import (
     Company,
     Customer,
     Debt,
-    DeliveryTarget,
     ServicePin,
 )
 from recaudo.adapters.db.uow import UnitOfWork
@@ -870,7 +869,8 @@ class ReceiptReport:
 
 def send_receipts(uow: UnitOfWork, settings: Settings, *, limit: int = 50) -> ReceiptReport:
     """Send the receipt e-mails of OK tickets (payer when the service says so, and the
-    company's address) through the company's e-mail target named `checkout`; one try each,
+    company's address) through the company's mail target (`deliveries.company_mail_target`,
+    the one named `checkout` first); one try each,
     a failure is logged and kept as `failed`."""
     sent = failed = 0
     with uow:
@@ -895,20 +895,15 @@ def send_receipts(uow: UnitOfWork, settings: Settings, *, limit: int = 50) -> Re
                 )
                 if r
             ]
-            target = uow.session.scalar(
-                select(DeliveryTarget).where(
-                    DeliveryTarget.company_id == tx.company_id,
-                    DeliveryTarget.kind == "email",
-                    DeliveryTarget.name == RECEIPT_TARGET,
-                    DeliveryTarget.enabled.is_(True),
-                )
+            target = deliveries.company_mail_target(
+                uow, tx.company_id, preferred_name=RECEIPT_TARGET
             )
             subject, body = receipt_message(_view(uow, tx), service.message_after)
             config = deliveries.target_config(target, settings) if target is not None else None
             ticket = tx.ticket
         error = None
         if config is None:
-            error = f"no e-mail delivery target named {RECEIPT_TARGET!r}"
+            error = "no e-mail delivery target to send the receipt through"
         else:
             try:
                 transfer.send_mail(config, recipients, subject, body)

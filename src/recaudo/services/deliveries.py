@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-from sqlalchemy import Select, select
+from sqlalchemy import Select, case, select
 
 from recaudo.adapters import netguard, transfer
 from recaudo.adapters.db.tables import (
@@ -146,6 +146,23 @@ def decrypt_secret(settings: Settings, token: str) -> str:
             "the target's secret cannot be decrypted with the server's secret key "
             "(was RECAUDO_SECRET_KEY or secret.key changed?); set the secret again"
         ) from None
+
+
+def company_mail_target(
+    uow: UnitOfWork, company_id: int, *, preferred_name: str | None = None
+) -> DeliveryTarget | None:
+    """The target a company's notices and reports are e-mailed through: its enabled e-mail
+    target not bound to an agreement — the one named `preferred_name` if there is one,
+    else the oldest."""
+    query = select(DeliveryTarget).where(
+        DeliveryTarget.company_id == company_id,
+        DeliveryTarget.kind == "email",
+        DeliveryTarget.enabled.is_(True),
+        DeliveryTarget.agreement_id.is_(None),
+    )
+    if preferred_name is not None:
+        query = query.order_by(case((DeliveryTarget.name == preferred_name, 0), else_=1))
+    return uow.session.scalar(query.order_by(DeliveryTarget.id).limit(1))
 
 
 def target_config(row: DeliveryTarget, settings: Settings) -> transfer.TargetConfig:

@@ -869,17 +869,7 @@ def _mail(
     config: transfer.TargetConfig | None = None
     problem = "no e-mail target to send the report of"
     with uow:
-        target = uow.session.scalar(
-            select(DeliveryTarget)
-            .where(
-                DeliveryTarget.company_id == inbox.company_id,
-                DeliveryTarget.kind == "email",
-                DeliveryTarget.enabled.is_(True),
-                DeliveryTarget.agreement_id.is_(None),
-            )
-            .order_by(DeliveryTarget.id)
-            .limit(1)
-        )
+        target = deliveries.company_mail_target(uow, inbox.company_id)
         if target is not None:
             try:
                 config = deliveries.target_config(target, settings)

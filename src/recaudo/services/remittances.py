@@ -48,7 +48,6 @@ from recaudo.adapters.db.tables import (
     Company,
     CreditorAccount,
     Customer,
-    DeliveryTarget,
     Mandate,
     Remittance,
 )
@@ -1010,17 +1009,7 @@ def send_notice(
         config: transfer.TargetConfig | None = None
         problem = "no e-mail target to send the notice through"
         with uow:
-            target = uow.session.scalar(
-                select(DeliveryTarget)
-                .where(
-                    DeliveryTarget.company_id == notice.company_id,
-                    DeliveryTarget.kind == "email",
-                    DeliveryTarget.enabled.is_(True),
-                    DeliveryTarget.agreement_id.is_(None),
-                )
-                .order_by(DeliveryTarget.id)
-                .limit(1)
-            )
+            target = deliveries.company_mail_target(uow, notice.company_id)
             if target is not None:
                 try:
                     config = deliveries.target_config(target, settings)
