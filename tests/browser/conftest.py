@@ -42,14 +42,18 @@ def _chromium_or_fail() -> str:
     )
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: Playwright's sync API keeps an asyncio loop running in the
+# main thread while it is open, and every other test on the same xdist worker that calls
+# asyncio.run() would fail. pytest closes a module's fixtures as soon as the worker moves
+# to a test of another module.
+@pytest.fixture(scope="module")
 def playwright_instance() -> Iterator[Playwright]:
     _chromium_or_fail()
     with sync_playwright() as playwright:
         yield playwright
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright_instance: Playwright) -> Iterator[Browser]:
     browser = playwright_instance.chromium.launch(
         executable_path=_chromium_or_fail(), headless=True, args=["--no-sandbox"]
